@@ -1,0 +1,1 @@
+//! Integration tests: kustomize_deploy.

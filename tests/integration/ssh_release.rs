@@ -1,0 +1,1 @@
+//! Integration tests: ssh_release.
