@@ -158,10 +158,10 @@ impl GitHubContext {
     ///
     /// See: reference/runtime-and-slack.md A1.3 (outputs are not translated back by the runner).
     pub fn host_relative(&self, path: &Path) -> String {
-        if let Some(ws) = &self.workspace {
-            if let Ok(rel) = path.strip_prefix(ws) {
-                return rel.display().to_string();
-            }
+        if let Some(ws) = &self.workspace
+            && let Ok(rel) = path.strip_prefix(ws)
+        {
+            return rel.display().to_string();
         }
         path.display().to_string()
     }

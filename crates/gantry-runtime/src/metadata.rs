@@ -55,10 +55,8 @@ fn input_yml(y: &mut String, i: &InputSpec, description: &str, defaults: bool) {
         q(description),
         i.required
     ));
-    if defaults {
-        if let Some(d) = i.action_default.or(i.default) {
-            y.push_str(&format!("    default: {}\n", q(d)));
-        }
+    if defaults && let Some(d) = i.action_default.or(i.default) {
+        y.push_str(&format!("    default: {}\n", q(d)));
     }
 }
 

@@ -151,13 +151,12 @@ impl Step {
         let res = self
             .outputs
             .flush(&self.env, &self.console, self.format, success);
-        if let Some(path) = self.env.get("GITHUB_STEP_SUMMARY") {
-            if let Err(e) = self
+        if let Some(path) = self.env.get("GITHUB_STEP_SUMMARY")
+            && let Err(e) = self
                 .summary
                 .write_to(Path::new(path), self.console.masker())
-            {
-                tracing::warn!("cannot write the step summary: {e}");
-            }
+        {
+            tracing::warn!("cannot write the step summary: {e}");
         }
         if let Some(ws) = self.github.workspace.clone() {
             for f in &self.files {
