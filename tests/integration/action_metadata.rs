@@ -31,7 +31,10 @@ fn read(p: &Path) -> String {
 /// The committed image reference of an action.yml (Dockerfile on main, a digest after release).
 fn committed_image(p: &Path) -> String {
     let v: Value = serde_yaml::from_str(&read(p)).expect("action.yml parses");
-    v["runs"]["image"].as_str().unwrap_or(DEFAULT_IMAGE).to_string()
+    v["runs"]["image"]
+        .as_str()
+        .unwrap_or(DEFAULT_IMAGE)
+        .to_string()
 }
 
 #[test]
@@ -39,7 +42,12 @@ fn action_yml_files_match_the_tables() {
     for spec in ACTIONS {
         let path = root().join("actions").join(spec.name).join("action.yml");
         let expected = render_action_yml(spec, &committed_image(&path));
-        assert_eq!(read(&path), expected, "{} is stale: run `cargo run -p xtask -- generate`", path.display());
+        assert_eq!(
+            read(&path),
+            expected,
+            "{} is stale: run `cargo run -p xtask -- generate`",
+            path.display()
+        );
     }
     let path = root().join("action.yml");
     assert_eq!(
@@ -53,7 +61,10 @@ fn action_yml_files_match_the_tables() {
 fn readme_tables_match_the_tables() {
     let readme = read(&root().join("README.md"));
     let expected = update_readme(&readme, ACTIONS).expect("README has the generated-table markers");
-    assert!(readme == expected, "README tables are stale: run `cargo run -p xtask -- generate`");
+    assert!(
+        readme == expected,
+        "README tables are stale: run `cargo run -p xtask -- generate`"
+    );
 }
 
 #[test]
@@ -65,23 +76,44 @@ fn shared_input_names_mean_the_same_thing() {
 #[test]
 fn every_action_yml_has_the_runner_shape() {
     let id = regex::Regex::new(r"^[A-Za-z_][A-Za-z0-9_-]*$").expect("regex");
-    let mut files: Vec<PathBuf> = ACTIONS.iter().map(|s| root().join("actions").join(s.name).join("action.yml")).collect();
+    let digest = regex::Regex::new(r"@sha256:[0-9a-f]{64}$").expect("regex");
+    let mut files: Vec<PathBuf> = ACTIONS
+        .iter()
+        .map(|s| root().join("actions").join(s.name).join("action.yml"))
+        .collect();
     files.push(root().join("action.yml"));
     for p in files {
         let v: Value = serde_yaml::from_str(&read(&p)).expect("parses");
         let runs = &v["runs"];
         assert_eq!(runs["using"].as_str(), Some("docker"), "{}", p.display());
-        assert_eq!(runs["entrypoint"].as_str(), Some("/usr/local/bin/gantry"), "{}: set runs.entrypoint explicitly", p.display());
-        assert!(runs["args"].as_sequence().is_some_and(|a| a.len() == 1), "{}: runs.args must be the one command word", p.display());
+        assert_eq!(
+            runs["entrypoint"].as_str(),
+            Some("/usr/local/bin/gantry"),
+            "{}: set runs.entrypoint explicitly",
+            p.display()
+        );
+        assert!(
+            runs["args"].as_sequence().is_some_and(|a| a.len() == 1),
+            "{}: runs.args must be the one command word",
+            p.display()
+        );
         let image = runs["image"].as_str().expect("image");
         let is_dockerfile = image.ends_with("Dockerfile");
-        let is_digest = image.starts_with("docker://") && regex::Regex::new(r"@sha256:[0-9a-f]{64}$").expect("re").is_match(image);
-        assert!(is_dockerfile || is_digest, "{}: image must be a Dockerfile path or docker://…@sha256:", p.display());
+        let is_digest = image.starts_with("docker://") && digest.is_match(image);
+        assert!(
+            is_dockerfile || is_digest,
+            "{}: image must be a Dockerfile path or docker://…@sha256:",
+            p.display()
+        );
         if let Some(inputs) = v["inputs"].as_mapping() {
             for (k, spec) in inputs {
                 let k = k.as_str().expect("string key");
                 assert!(id.is_match(k), "{}: input id `{k}`", p.display());
-                assert!(spec["description"].as_str().is_some_and(|d| !d.is_empty()), "{}: `{k}` lacks a description", p.display());
+                assert!(
+                    spec["description"].as_str().is_some_and(|d| !d.is_empty()),
+                    "{}: `{k}` lacks a description",
+                    p.display()
+                );
             }
         }
     }
@@ -89,11 +121,17 @@ fn every_action_yml_has_the_runner_shape() {
 
 fn declared_inputs(action: &str) -> Option<BTreeSet<String>> {
     if action.is_empty() {
-        let mut all: BTreeSet<String> = ACTIONS.iter().flat_map(|s| s.all_inputs().map(|i| i.name.to_string())).collect();
+        let mut all: BTreeSet<String> = ACTIONS
+            .iter()
+            .flat_map(|s| s.all_inputs().map(|i| i.name.to_string()))
+            .collect();
         all.insert("command".into());
         return Some(all);
     }
-    ACTIONS.iter().find(|s| s.name == action).map(|s| s.all_inputs().map(|i| i.name.to_string()).collect())
+    ACTIONS
+        .iter()
+        .find(|s| s.name == action)
+        .map(|s| s.all_inputs().map(|i| i.name.to_string()).collect())
 }
 
 /// For a `uses:` of one of our actions, the action name (`""` for the root dispatcher).
@@ -107,14 +145,22 @@ fn our_action(uses: &str) -> Option<String> {
     }
     let parts: Vec<&str> = path.split('/').collect();
     if parts.len() >= 2 && parts[1] == "gantry" {
-        return Some(if parts.len() >= 4 && parts[2] == "actions" { parts[3].to_string() } else { String::new() });
+        return Some(if parts.len() >= 4 && parts[2] == "actions" {
+            parts[3].to_string()
+        } else {
+            String::new()
+        });
     }
     None
 }
 
 fn example_workflows() -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(root().join("workflows-examples"))
-        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|e| e == "yml")).collect())
+        .map(|d| {
+            d.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|e| e == "yml"))
+                .collect()
+        })
         .unwrap_or_default();
     v.sort();
     v
@@ -122,9 +168,23 @@ fn example_workflows() -> Vec<PathBuf> {
 
 #[test]
 fn example_workflows_exist_for_every_pipeline() {
-    let names: Vec<String> = example_workflows().iter().filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned())).collect();
-    for want in ["ci", "release", "deploy-kubernetes", "deploy-ssh", "hotfix", "rollback", "promote"] {
-        assert!(names.iter().any(|n| n == want), "workflows-examples/{want}.yml is missing (have {names:?})");
+    let names: Vec<String> = example_workflows()
+        .iter()
+        .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .collect();
+    for want in [
+        "ci",
+        "release",
+        "deploy-kubernetes",
+        "deploy-ssh",
+        "hotfix",
+        "rollback",
+        "promote",
+    ] {
+        assert!(
+            names.iter().any(|n| n == want),
+            "workflows-examples/{want}.yml is missing (have {names:?})"
+        );
     }
 }
 
@@ -135,31 +195,62 @@ fn example_workflows_are_valid_pinned_and_least_privilege() {
     for p in example_workflows() {
         let name = p.display().to_string();
         let v: Value = serde_yaml::from_str(&read(&p)).unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert!(v["on"].is_mapping() || v["on"].is_string() || v["on"].is_sequence(), "{name}: no `on:`");
-        assert!(v["permissions"].as_mapping().is_some_and(|m| m.is_empty()), "{name}: top-level `permissions: {{}}` required");
-        let jobs = v["jobs"].as_mapping().unwrap_or_else(|| panic!("{name}: no jobs"));
+        assert!(
+            v["on"].is_mapping() || v["on"].is_string() || v["on"].is_sequence(),
+            "{name}: no `on:`"
+        );
+        assert!(
+            v["permissions"].as_mapping().is_some_and(|m| m.is_empty()),
+            "{name}: top-level `permissions: {{}}` required"
+        );
+        let jobs = v["jobs"]
+            .as_mapping()
+            .unwrap_or_else(|| panic!("{name}: no jobs"));
         for (job_id, job) in jobs {
             let job_id = job_id.as_str().unwrap_or("?");
-            assert!(job["runs-on"].is_string() || job["uses"].is_string(), "{name}: job {job_id} has no runs-on");
+            assert!(
+                job["runs-on"].is_string() || job["uses"].is_string(),
+                "{name}: job {job_id} has no runs-on"
+            );
             for step in job["steps"].as_sequence().into_iter().flatten() {
                 if let Some(run) = step["run"].as_str() {
-                    assert!(!expr_in_run.is_match(run), "{name}/{job_id}: `${{{{ }}}}` inside run: (pass it through env:)");
+                    assert!(
+                        !expr_in_run.is_match(run),
+                        "{name}/{job_id}: `${{{{ }}}}` inside run: (pass it through env:)"
+                    );
                 }
-                let Some(uses) = step["uses"].as_str() else { continue };
+                let Some(uses) = step["uses"].as_str() else {
+                    continue;
+                };
                 if let Some(action) = our_action(uses) {
-                    let declared = declared_inputs(&action).unwrap_or_else(|| panic!("{name}/{job_id}: unknown gantry action `{action}`"));
+                    let declared = declared_inputs(&action).unwrap_or_else(|| {
+                        panic!("{name}/{job_id}: unknown gantry action `{action}`")
+                    });
                     for (k, _) in step["with"].as_mapping().into_iter().flatten() {
                         let k = k.as_str().unwrap_or("");
-                        assert!(declared.contains(k), "{name}/{job_id}: input `{k}` is not declared by `{action}`");
+                        assert!(
+                            declared.contains(k),
+                            "{name}/{job_id}: input `{k}` is not declared by `{action}`"
+                        );
                     }
                     if !uses.starts_with("./") {
-                        assert!(sha.is_match(uses), "{name}/{job_id}: pin `{uses}` by full commit SHA");
+                        assert!(
+                            sha.is_match(uses),
+                            "{name}/{job_id}: pin `{uses}` by full commit SHA"
+                        );
                     }
                 } else if !uses.starts_with("./") && !uses.starts_with("docker://") {
-                    assert!(sha.is_match(uses), "{name}/{job_id}: pin `{uses}` by full commit SHA");
+                    assert!(
+                        sha.is_match(uses),
+                        "{name}/{job_id}: pin `{uses}` by full commit SHA"
+                    );
                 }
                 if uses.starts_with("actions/checkout@") {
-                    assert_eq!(step["with"]["persist-credentials"].as_bool(), Some(false), "{name}/{job_id}: checkout needs persist-credentials: false");
+                    assert_eq!(
+                        step["with"]["persist-credentials"].as_bool(),
+                        Some(false),
+                        "{name}/{job_id}: checkout needs persist-credentials: false"
+                    );
                 }
             }
         }
@@ -178,15 +269,40 @@ fn tool(name: &str) -> Option<PathBuf> {
 #[allow(clippy::disallowed_methods)] // runs external validators
 fn schemas_validate_actions_and_workflows() {
     let Some(cj) = tool("check-jsonschema") else {
-        gantry_test::skip!("check-jsonschema is not installed (.ci/run installs it into target/ci-venv)");
+        gantry_test::skip!(
+            "check-jsonschema is not installed (.ci/run installs it into target/ci-venv)"
+        );
     };
-    let mut actions: Vec<PathBuf> = ACTIONS.iter().map(|s| root().join("actions").join(s.name).join("action.yml")).collect();
+    let mut actions: Vec<PathBuf> = ACTIONS
+        .iter()
+        .map(|s| root().join("actions").join(s.name).join("action.yml"))
+        .collect();
     actions.push(root().join("action.yml"));
-    let out = std::process::Command::new(&cj).arg("--builtin-schema").arg("vendor.github-actions").args(&actions).output().expect("run");
-    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let out = std::process::Command::new(&cj)
+        .arg("--builtin-schema")
+        .arg("vendor.github-actions")
+        .args(&actions)
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     let wfs = example_workflows();
-    let out = std::process::Command::new(&cj).arg("--builtin-schema").arg("vendor.github-workflows").args(&wfs).output().expect("run");
-    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let out = std::process::Command::new(&cj)
+        .arg("--builtin-schema")
+        .arg("vendor.github-workflows")
+        .args(&wfs)
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -201,6 +317,10 @@ fn zizmor_finds_nothing_medium_or_worse() {
         .arg(root().join("actions"))
         .output()
         .expect("run zizmor");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(out.status.success(), "zizmor: {text}");
 }

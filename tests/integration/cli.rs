@@ -4,7 +4,13 @@
 
 use gantry_test::TestContext;
 
-const ACTIONS: &[&str] = &["tag-metadata", "build-image", "kustomize-deploy", "ssh-release", "notify-slack"];
+const ACTIONS: &[&str] = &[
+    "tag-metadata",
+    "build-image",
+    "kustomize-deploy",
+    "ssh-release",
+    "notify-slack",
+];
 
 #[test]
 fn version_names_version_and_commit() {
@@ -19,7 +25,11 @@ fn help_lists_every_action_and_examples() {
     let r = TestContext::laptop().run("--help");
     r.assert_success();
     for a in ACTIONS {
-        assert!(r.stdout.contains(a), "--help does not list {a}:\n{}", r.stdout);
+        assert!(
+            r.stdout.contains(a),
+            "--help does not list {a}:\n{}",
+            r.stdout
+        );
     }
     assert!(r.stdout.contains("Examples:"));
 }
@@ -32,7 +42,10 @@ fn every_action_has_help_and_dry_run() {
         let r = c.run(a);
         r.assert_success();
         assert!(r.stdout.contains("--dry-run"), "{a} --help lacks --dry-run");
-        assert!(r.stdout.contains("INPUT_"), "{a} --help does not name the INPUT_ variables");
+        assert!(
+            r.stdout.contains("INPUT_"),
+            "{a} --help does not name the INPUT_ variables"
+        );
     }
 }
 
@@ -44,7 +57,11 @@ fn unknown_flag_is_one_error_line_exit_1() {
     r.assert_exit(1);
     let errors = r.error_lines();
     assert_eq!(errors.len(), 1, "{}", r.stdout);
-    assert!(errors[0].starts_with("::error title=gantry notify-slack::"), "{}", errors[0]);
+    assert!(
+        errors[0].starts_with("::error title=gantry notify-slack::"),
+        "{}",
+        errors[0]
+    );
     assert!(errors[0].contains("--no-such-flag"));
     assert!(!r.stderr.contains("panicked") && !r.stderr.contains("RUST_BACKTRACE"));
 }
@@ -58,8 +75,16 @@ fn non_boolean_boolean_names_input_and_value() {
         r.assert_exit(1);
         let errors = r.error_lines();
         assert_eq!(errors.len(), 1, "{a}: {}", r.stdout);
-        assert!(errors[0].contains("`dry-run`") && errors[0].contains("`yes`"), "{a}: {}", errors[0]);
-        assert!(r.output_file.is_empty(), "{a}: a failed step wrote outputs: {}", r.output_file);
+        assert!(
+            errors[0].contains("`dry-run`") && errors[0].contains("`yes`"),
+            "{a}: {}",
+            errors[0]
+        );
+        assert!(
+            r.output_file.is_empty(),
+            "{a}: a failed step wrote outputs: {}",
+            r.output_file
+        );
     }
 }
 
@@ -76,7 +101,11 @@ fn completions_are_printed() {
     c.arg("bash");
     let r = c.run("completions");
     r.assert_success();
-    assert!(r.stdout.contains("_gantry"), "{}", &r.stdout[..r.stdout.len().min(200)]);
+    assert!(
+        r.stdout.contains("_gantry"),
+        "{}",
+        &r.stdout[..r.stdout.len().min(200)]
+    );
 }
 
 #[test]

@@ -23,7 +23,10 @@ const ACTIONS: &[&ActionSpec] = &[
 ];
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
 }
 
 fn main() -> Result<()> {
@@ -33,7 +36,9 @@ fn main() -> Result<()> {
     let mut it = args.iter();
     match it.next().map(String::as_str) {
         Some("generate") => {}
-        _ => bail!("usage: cargo run -p xtask -- generate [--check] [--image docker://REF@sha256:DIGEST]"),
+        _ => bail!(
+            "usage: cargo run -p xtask -- generate [--check] [--image docker://REF@sha256:DIGEST]"
+        ),
     }
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -58,13 +63,22 @@ fn main() -> Result<()> {
     let mut files: Vec<(PathBuf, String)> = Vec::new();
     for spec in ACTIONS {
         let img = image.clone().unwrap_or_else(|| DEFAULT_IMAGE.to_string());
-        files.push((root.join("actions").join(spec.name).join("action.yml"), render_action_yml(spec, &img)));
+        files.push((
+            root.join("actions").join(spec.name).join("action.yml"),
+            render_action_yml(spec, &img),
+        ));
     }
     let root_img = image.clone().unwrap_or_else(|| "Dockerfile".to_string());
-    files.push((root.join("action.yml"), render_root_action_yml(ACTIONS, &root_img)));
+    files.push((
+        root.join("action.yml"),
+        render_root_action_yml(ACTIONS, &root_img),
+    ));
     let readme_path = root.join("README.md");
     let readme = std::fs::read_to_string(&readme_path).context("reading README.md")?;
-    files.push((readme_path, update_readme(&readme, ACTIONS).map_err(anyhow::Error::msg)?));
+    files.push((
+        readme_path,
+        update_readme(&readme, ACTIONS).map_err(anyhow::Error::msg)?,
+    ));
 
     let mut stale = Vec::new();
     for (path, content) in files {
@@ -78,12 +92,16 @@ fn main() -> Result<()> {
             if let Some(dir) = path.parent() {
                 std::fs::create_dir_all(dir)?;
             }
-            std::fs::write(&path, content).with_context(|| format!("writing {}", path.display()))?;
+            std::fs::write(&path, content)
+                .with_context(|| format!("writing {}", path.display()))?;
             eprintln!("wrote {}", path.display());
         }
     }
     if !stale.is_empty() {
-        bail!("generated files are stale (run `cargo run -p xtask -- generate`): {}", stale.join(", "));
+        bail!(
+            "generated files are stale (run `cargo run -p xtask -- generate`): {}",
+            stale.join(", ")
+        );
     }
     Ok(())
 }
