@@ -312,7 +312,8 @@ fn zizmor_finds_nothing_medium_or_worse() {
         gantry_test::skip!("zizmor is not installed (.ci/run installs it into target/ci-venv)");
     };
     let out = std::process::Command::new(&z)
-        .args(["--offline", "--min-severity", "medium", "--no-progress"])
+        .args(["--offline", "--min-severity", "medium", "--no-progress", "--config"])
+        .arg(root().join("zizmor.yml"))
         .arg(root().join("workflows-examples"))
         .arg(root().join("actions"))
         .output()

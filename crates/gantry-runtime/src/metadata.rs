@@ -32,7 +32,11 @@ pub fn render_action_yml(spec: &ActionSpec, image: &str) -> String {
     for i in spec.all_inputs() {
         input_yml(&mut y, i, i.description, true);
     }
-    y.push_str("outputs:\n");
+    y.push_str(if spec.outputs.is_empty() {
+        "outputs: {}\n"
+    } else {
+        "outputs:\n"
+    });
     for o in spec.outputs {
         y.push_str(&format!(
             "  {}:\n    description: {}\n",
@@ -167,7 +171,12 @@ pub fn render_root_action_yml(specs: &[&ActionSpec], image: &str) -> String {
             );
         }
     }
-    y.push_str("outputs:\n");
+    let any_outputs = specs.iter().any(|s| !s.outputs.is_empty());
+    y.push_str(if any_outputs {
+        "outputs:\n"
+    } else {
+        "outputs: {}\n"
+    });
     let mut seen_out: Vec<&str> = Vec::new();
     for spec in specs {
         for o in spec.outputs {
