@@ -227,6 +227,17 @@ impl Inputs {
             .collect()
     }
 
+    /// A list parsed like the docker actions' `getInputList` (CSV records, `#` comments at line
+    /// start, relaxed quotes); see [`crate::csvlist`].
+    pub fn csv_list(&self, name: &str, ignore_comma: bool) -> Result<Vec<String>, InputError> {
+        // `core.getInput` trims the whole value first, as here.
+        match self.string(name) {
+            None => Ok(Vec::new()),
+            Some(v) => crate::csvlist::csv_list(&v, ignore_comma)
+                .map_err(|reason| InputError::invalid(name, &v, reason)),
+        }
+    }
+
     /// A duration (`90s`, `5m`, `1h30m`, or seconds).
     pub fn duration(&self, name: &str) -> Result<Option<Duration>, InputError> {
         match self.string(name) {

@@ -15,6 +15,7 @@ pub mod action;
 pub mod cancel;
 pub mod command;
 pub mod context;
+pub mod csvlist;
 pub mod duration;
 pub mod env;
 pub mod event;
