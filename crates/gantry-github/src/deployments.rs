@@ -98,10 +98,16 @@ fn api_err(action: &str, e: &octocrab::Error) -> DeploymentError {
     let reason = match e {
         octocrab::Error::GitHub { source, .. } => {
             let hint = match source.status_code.as_u16() {
-                403 | 404 => " (does the token have `deployments: write` permission? add `permissions: deployments: write` to the job)",
+                403 | 404 => {
+                    " (does the token have `deployments: write` permission? add `permissions: deployments: write` to the job)"
+                }
                 _ => "",
             };
-            format!("HTTP {}: {}{hint}", source.status_code.as_u16(), source.message)
+            format!(
+                "HTTP {}: {}{hint}",
+                source.status_code.as_u16(),
+                source.message
+            )
         }
         other => {
             let mut s = other.to_string();
@@ -117,24 +123,43 @@ fn api_err(action: &str, e: &octocrab::Error) -> DeploymentError {
             s
         }
     };
-    DeploymentError::Api { action: action.to_string(), reason }
+    DeploymentError::Api {
+        action: action.to_string(),
+        reason,
+    }
 }
 
 /// Whether an environment name means production.
 pub fn is_production(environment: &str) -> bool {
-    matches!(environment.to_ascii_lowercase().as_str(), "production" | "prod" | "live" | "prd")
+    matches!(
+        environment.to_ascii_lowercase().as_str(),
+        "production" | "prod" | "live" | "prd"
+    )
 }
 
 impl Deployments {
     /// A client for `owner/repo` at `api_url` (`GITHUB_API_URL`) with `token`, built on the
     /// crate's [`GitHub`](crate::GitHub) client (timeouts, base URI checks).
-    pub fn new(api_url: &str, token: &gantry_runtime::Secret, repository: &str) -> Result<Self, DeploymentError> {
+    pub fn new(
+        api_url: &str,
+        token: &gantry_runtime::Secret,
+        repository: &str,
+    ) -> Result<Self, DeploymentError> {
         let (owner, repo) = repository
             .split_once('/')
             .filter(|(o, r)| !o.is_empty() && !r.is_empty())
-            .ok_or_else(|| DeploymentError::Config(format!("`{repository}` is not owner/name (GITHUB_REPOSITORY)")))?;
-        let gh = crate::GitHub::new(api_url, Some(token)).map_err(|e| DeploymentError::Config(e.to_string()))?;
-        Ok(Self { octo: gh.octocrab().clone(), owner: owner.to_string(), repo: repo.to_string() })
+            .ok_or_else(|| {
+                DeploymentError::Config(format!(
+                    "`{repository}` is not owner/name (GITHUB_REPOSITORY)"
+                ))
+            })?;
+        let gh = crate::GitHub::new(api_url, Some(token))
+            .map_err(|e| DeploymentError::Config(e.to_string()))?;
+        Ok(Self {
+            octo: gh.octocrab().clone(),
+            owner: owner.to_string(),
+            repo: repo.to_string(),
+        })
     }
 
     /// Creates a deployment (no auto-merge, no required status checks: the workflow already
@@ -159,7 +184,12 @@ impl Deployments {
     }
 
     /// The deployment this run created for `sha` in `environment`, if any (newest first).
-    pub async fn find_for_run(&self, sha: &str, environment: &str, run_id: &str) -> Result<Option<u64>, DeploymentError> {
+    pub async fn find_for_run(
+        &self,
+        sha: &str,
+        environment: &str,
+        run_id: &str,
+    ) -> Result<Option<u64>, DeploymentError> {
         let page = self
             .octo
             .repos(&self.owner, &self.repo)
@@ -184,22 +214,26 @@ impl Deployments {
         let repos = self.octo.repos(&self.owner, &self.repo);
         let deployments = repos.deployments();
         let statuses = deployments.statuses(id);
-        let mut b = statuses
-            .create(s.state.octo())
-            .description(desc);
+        let mut b = statuses.create(s.state.octo()).description(desc);
         if let Some(u) = &s.environment_url {
             b = b.environment_url(u.clone());
         }
         if let Some(u) = &s.log_url {
             b = b.log_url(u.clone());
         }
-        b.send().await.map_err(|e| api_err(&format!("set deployment {id} status"), &e))?;
+        b.send()
+            .await
+            .map_err(|e| api_err(&format!("set deployment {id} status"), &e))?;
         Ok(())
     }
 
     /// Marks older deployments of `environment` whose latest status is `success` as `inactive`
     /// (the ones `current` superseded); looks at the newest 10. Returns the ids changed.
-    pub async fn mark_superseded(&self, environment: &str, current: u64) -> Result<Vec<u64>, DeploymentError> {
+    pub async fn mark_superseded(
+        &self,
+        environment: &str,
+        current: u64,
+    ) -> Result<Vec<u64>, DeploymentError> {
         let page = self
             .octo
             .repos(&self.owner, &self.repo)
@@ -225,7 +259,12 @@ impl Deployments {
             if statuses.items.first().map(|s| s.state) == Some(DeploymentStatusState::Success) {
                 self.set_status(
                     d.id.0,
-                    &NewStatus { state: State::Inactive, environment_url: None, log_url: None, description: format!("Superseded by deployment {current}") },
+                    &NewStatus {
+                        state: State::Inactive,
+                        environment_url: None,
+                        log_url: None,
+                        description: format!("Superseded by deployment {current}"),
+                    },
                 )
                 .await?;
                 changed.push(d.id.0);
@@ -248,7 +287,12 @@ mod tests {
 
     #[tokio::test]
     async fn bad_repository_is_a_config_error() {
-        let e = Deployments::new("http://127.0.0.1:1", &gantry_runtime::Secret::new("t"), "noslash").unwrap_err();
+        let e = Deployments::new(
+            "http://127.0.0.1:1",
+            &gantry_runtime::Secret::new("t"),
+            "noslash",
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("owner/name"), "{e}");
     }
 }
