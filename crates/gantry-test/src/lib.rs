@@ -4,6 +4,8 @@
 
 mod context;
 mod net;
+pub mod faultproxy; // fault-injecting HTTP proxy in front of a registry (build-image retries)
+pub mod registry; // docker-registry on loopback: plain, Basic+TLS, token auth (build-image)
 
 pub use context::{RunResult, TestContext, gantry_bin, insta_filters};
 pub use net::{free_port, have_program, wait_for_port};
