@@ -1,0 +1,349 @@
+//! Real `sshd` hosts for ssh-release tests: each on its own loopback address (`127.0.0.N`, or
+//! `::1`) and a free port, with its own host key, a per-test authorized key, a deploy user
+//! `gantry-deploy-N` (created once, idempotently) and `LogLevel VERBOSE` logs in which every
+//! accepted authentication (one per SSH handshake) can be counted. Killed on drop.
+//!
+//! Also [`DelayProxy`], a userspace TCP proxy that adds a fixed one-way delay in each direction
+//! (the kernel here has no `netem`), for the 50 ms RTT benchmark.
+//!
+//! Test-only: spawns processes directly and needs root (sshd privilege separation, `useradd`).
+
+#![allow(clippy::disallowed_methods)] // test harness: spawns sshd/ssh-keygen/useradd directly
+
+use std::net::{IpAddr, SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::Duration;
+
+static USERADD: Mutex<()> = Mutex::new(());
+
+/// A client key pair (ed25519), optionally encrypted.
+#[derive(Debug)]
+pub struct ClientKey {
+    _dir: tempfile::TempDir,
+    /// Private key file path.
+    pub path: PathBuf,
+    /// Private key text.
+    pub private: String,
+    /// `ssh-ed25519 AAAA… comment` line.
+    pub public: String,
+}
+
+impl ClientKey {
+    /// Generates a key; `passphrase` encrypts it. `None` when `ssh-keygen` is missing.
+    pub fn generate(passphrase: Option<&str>) -> Option<Self> {
+        let dir = tempfile::tempdir().ok()?;
+        let path = dir.path().join("id_ed25519");
+        let ok = Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-C", "gantry-test", "-N", passphrase.unwrap_or(""), "-f"])
+            .arg(&path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .ok()?
+            .success();
+        if !ok {
+            return None;
+        }
+        Some(Self {
+            private: std::fs::read_to_string(&path).ok()?,
+            public: std::fs::read_to_string(path.with_extension("pub")).ok()?.trim().to_string(),
+            path,
+            _dir: dir,
+        })
+    }
+}
+
+/// Whether real sshd hosts can run here (root, sshd and ssh present).
+pub fn sshd_available() -> Result<(), String> {
+    for p in ["/usr/sbin/sshd", "/usr/bin/ssh", "/usr/bin/ssh-keygen"] {
+        if !Path::new(p).exists() {
+            return Err(format!("{p} is missing (install openssh-server and openssh-client)"));
+        }
+    }
+    let uid = Command::new("id").arg("-u").output().map_err(|e| e.to_string())?;
+    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
+        return Err("sshd test hosts need root (privilege separation and test users)".into());
+    }
+    Ok(())
+}
+
+/// Creates `gantry-deploy-N` (home `/home/gantry-deploy-N`, shell `/bin/sh`) if missing.
+pub fn ensure_user(n: u8) -> Result<String, String> {
+    let name = format!("gantry-deploy-{n}");
+    let _g = USERADD.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    for _ in 0..20 {
+        if Command::new("id").arg(&name).stdout(Stdio::null()).stderr(Stdio::null()).status().map(|s| s.success()).unwrap_or(false) {
+            return Ok(name);
+        }
+        let out = Command::new("useradd")
+            .args(["-m", "-s", "/bin/sh", "-d", &format!("/home/{name}"), &name])
+            .output()
+            .map_err(|e| e.to_string())?;
+        if out.status.success() {
+            return Ok(name);
+        }
+        // Another test process may hold /etc/passwd's lock: retry.
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    Err(format!("cannot create user {name}"))
+}
+
+fn free_port_on(ip: IpAddr) -> Option<u16> {
+    TcpListener::bind(SocketAddr::new(ip, 0)).ok()?.local_addr().ok().map(|a| a.port())
+}
+
+/// One running sshd.
+#[derive(Debug)]
+pub struct SshHost {
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+    /// Listen address.
+    pub ip: IpAddr,
+    /// Listen port.
+    pub port: u16,
+    /// Deploy user.
+    pub user: String,
+    /// The user's home.
+    pub home: PathBuf,
+    host_pub: String,
+    config: PathBuf,
+}
+
+impl SshHost {
+    /// Starts sshd for user `gantry-deploy-<user_n>` on `ip`, trusting `key`.
+    pub fn start(ip: IpAddr, user_n: u8, key: &ClientKey) -> Result<Self, String> {
+        sshd_available()?;
+        let user = ensure_user(user_n)?;
+        let dir = tempfile::Builder::new().prefix("gantry-sshd-").tempdir().map_err(|e| e.to_string())?;
+        let set_mode = |p: &Path, m: u32| {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(m))
+        };
+        set_mode(dir.path(), 0o755).map_err(|e| e.to_string())?;
+        std::fs::create_dir_all("/run/sshd").map_err(|e| e.to_string())?;
+        let hk = dir.path().join("host_ed25519");
+        let ok = Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(&hk)
+            .status()
+            .map_err(|e| e.to_string())?
+            .success();
+        if !ok {
+            return Err("ssh-keygen failed".into());
+        }
+        let host_pub = std::fs::read_to_string(hk.with_extension("pub")).map_err(|e| e.to_string())?;
+        let ak = dir.path().join("authorized_keys");
+        std::fs::write(&ak, format!("{}\n", key.public)).map_err(|e| e.to_string())?;
+        set_mode(&ak, 0o644).map_err(|e| e.to_string())?;
+        let port = free_port_on(ip).ok_or("no free port")?;
+        let config = dir.path().join("sshd_config");
+        let listen = match ip {
+            IpAddr::V6(a) => format!("[{a}]:{port}"),
+            IpAddr::V4(a) => format!("{a}:{port}"),
+        };
+        std::fs::write(
+            &config,
+            format!(
+                "ListenAddress {listen}\nHostKey {}\nPidFile {}/sshd.pid\nAuthorizedKeysFile {}\nStrictModes no\nUsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nPubkeyAuthentication yes\nAllowUsers {user}\nLogLevel VERBOSE\nMaxSessions 64\nMaxStartups 200\nPrintMotd no\nAcceptEnv none\n",
+                hk.display(),
+                dir.path().display(),
+                ak.display()
+            ),
+        )
+        .map_err(|e| e.to_string())?;
+        let mut h = Self { dir, child: None, ip, port, user: user.clone(), home: PathBuf::from(format!("/home/{user}")), host_pub, config };
+        h.spawn()?;
+        Ok(h)
+    }
+
+    fn spawn(&mut self) -> Result<(), String> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .map_err(|e| e.to_string())?;
+        let child = Command::new("/usr/sbin/sshd")
+            .args(["-D", "-e", "-f"])
+            .arg(&self.config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .map_err(|e| e.to_string())?;
+        self.child = Some(child);
+        if !crate::wait_for_port(SocketAddr::new(self.ip, self.port), Duration::from_secs(10)) {
+            return Err(format!("sshd did not listen on {}: {}", self.port, self.log()));
+        }
+        Ok(())
+    }
+
+    /// The sshd log.
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.path().join("sshd.log")
+    }
+
+    /// The sshd log text.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    /// Completed SSH authentications (one per handshake) so far.
+    pub fn handshakes(&self) -> usize {
+        self.log().lines().filter(|l| l.contains("Accepted publickey for")).count()
+    }
+
+    /// `user@ip:port` for the `hosts` input.
+    pub fn target(&self) -> String {
+        match self.ip {
+            IpAddr::V6(a) => format!("{}@[{a}]:{}", self.user, self.port),
+            IpAddr::V4(a) => format!("{}@{a}:{}", self.user, self.port),
+        }
+    }
+
+    /// The known_hosts line pinning this host's key.
+    pub fn known_hosts_line(&self) -> String {
+        let mut parts = self.host_pub.split_whitespace();
+        let (t, k) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+        format!("[{}]:{} {t} {k}", self.ip, self.port)
+    }
+
+    /// The SHA256 fingerprint of the host key.
+    pub fn fingerprint(&self) -> String {
+        let out = Command::new("ssh-keygen").arg("-lf").arg(self.dir.path().join("host_ed25519.pub")).output();
+        out.ok()
+            .and_then(|o| String::from_utf8_lossy(&o.stdout).split_whitespace().nth(1).map(str::to_string))
+            .unwrap_or_default()
+    }
+
+    /// Kills sshd and every session process it started (simulates a host dying / the link
+    /// dropping).
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        // Session processes (`sshd: user@notty`) outlive the listener; kill them too.
+        let _ = Command::new("pkill").args(["-KILL", "-u", &self.user, "-f", "sshd: "]).status();
+    }
+
+    /// Starts sshd again on the same address, port and keys.
+    pub fn restart(&mut self) -> Result<(), String> {
+        self.kill();
+        self.spawn()
+    }
+
+    /// A path under the user's home.
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.home.join(rel)
+    }
+
+    /// Runs `sh -c script` as the deploy user locally (to inspect or set up state).
+    pub fn sh(&self, script: &str) -> std::process::Output {
+        Command::new("su")
+            .args(["-s", "/bin/sh", &self.user, "-c", script])
+            .output()
+            .expect("su")
+    }
+}
+
+impl Drop for SshHost {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// A TCP proxy adding `one_way` delay in each direction without limiting bandwidth.
+#[derive(Debug)]
+pub struct DelayProxy {
+    /// Where clients connect.
+    pub addr: SocketAddr,
+    stop: tokio_util_like::Stop,
+}
+
+mod tokio_util_like {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    #[derive(Debug, Clone, Default)]
+    pub(crate) struct Stop(Arc<AtomicBool>);
+    impl Stop {
+        pub(crate) fn stop(&self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+        pub(crate) fn stopped(&self) -> bool {
+            self.0.load(Ordering::SeqCst)
+        }
+    }
+}
+
+impl DelayProxy {
+    /// Listens on `listen_ip` (free port) and forwards to `target`.
+    pub fn start(listen_ip: IpAddr, target: SocketAddr, one_way: Duration) -> std::io::Result<Self> {
+        let std_listener = TcpListener::bind(SocketAddr::new(listen_ip, 0))?;
+        std_listener.set_nonblocking(true)?;
+        let addr = std_listener.local_addr()?;
+        let stop = tokio_util_like::Stop::default();
+        let stop2 = stop.clone();
+        std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+            rt.block_on(async move {
+                let Ok(listener) = tokio::net::TcpListener::from_std(std_listener) else { return };
+                loop {
+                    if stop2.stopped() {
+                        return;
+                    }
+                    let accepted = tokio::time::timeout(Duration::from_millis(200), listener.accept()).await;
+                    let Ok(Ok((inbound, _))) = accepted else { continue };
+                    tokio::spawn(async move {
+                        let Ok(outbound) = tokio::net::TcpStream::connect(target).await else { return };
+                        let _ = inbound.set_nodelay(true);
+                        let _ = outbound.set_nodelay(true);
+                        let (ir, iw) = inbound.into_split();
+                        let (or, ow) = outbound.into_split();
+                        tokio::join!(pipe(ir, ow, one_way), pipe(or, iw, one_way));
+                    });
+                }
+            });
+        });
+        Ok(Self { addr, stop })
+    }
+}
+
+async fn pipe(mut r: tokio::net::tcp::OwnedReadHalf, mut w: tokio::net::tcp::OwnedWriteHalf, delay: Duration) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(tokio::time::Instant, Vec<u8>)>();
+    let reader = async move {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match r.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if tx.send((tokio::time::Instant::now() + delay, buf[..n].to_vec())).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    };
+    let writer = async move {
+        while let Some((at, data)) = rx.recv().await {
+            tokio::time::sleep_until(at).await;
+            if w.write_all(&data).await.is_err() {
+                break;
+            }
+        }
+        let _ = w.shutdown().await;
+    };
+    tokio::join!(reader, writer);
+}
+
+impl Drop for DelayProxy {
+    fn drop(&mut self) {
+        self.stop.stop();
+    }
+}
