@@ -161,7 +161,7 @@ impl Failure for Error {
 
     fn location(&self) -> Option<Annotation> {
         match self {
-            Self::Payload(p) => Some(Annotation {
+            Self::Payload(p) if p.file.is_some() => Some(Annotation {
                 file: p.file.clone(),
                 line: u32::try_from(p.line).ok(),
                 col: u32::try_from(p.column).ok(),
