@@ -16,6 +16,8 @@ pub mod meta;
 pub mod moment;
 pub mod outputs;
 pub mod tags;
+#[cfg(test)]
+mod tests;
 pub mod version;
 
 use chrono::{DateTime, SubsecRound, Utc};
@@ -137,10 +139,8 @@ async fn build_context(step: &mut Step, cfg: &Config) -> Result<RunContext, Erro
             )
         }
     };
-    if cfg.context == ContextSource::Workflow && event_name.contains("pull_request_target") {
-        // See: https://docs.github.com/en/actions/reference/workflows-and-actions/events-that-trigger-workflows#pull_request_target
-        let n = payload_str(&payload, "/number").unwrap_or_else(|| "undefined".into());
-        git_ref = format!("refs/pull/{n}/merge");
+    if cfg.context == ContextSource::Workflow {
+        git_ref = meta::workflow_ref(&event_name, &git_ref, &payload);
     }
     if cfg.pr_head_sha
         && event_name.contains("pull_request")
@@ -203,24 +203,10 @@ async fn build_context(step: &mut Step, cfg: &Config) -> Result<RunContext, Erro
         }
         if commit_date.is_none()
             && cfg.context == ContextSource::Workflow
-            && let Some(commits) = payload.get("commits").and_then(Value::as_array)
-            && let Some(d) = commits
-                .iter()
-                .find(|c| c.get("id").and_then(Value::as_str) == Some(sha.as_str()))
-                .and_then(|c| c.get("timestamp").and_then(Value::as_str))
-                .and_then(moment::parse_instant)
+            && let Some((d, source)) = meta::payload_commit_date(&payload, &sha)
         {
             commit_date = Some(d);
-            commit_date_source = "payload commits[]";
-        }
-        if commit_date.is_none()
-            && cfg.context == ContextSource::Workflow
-            && payload_str(&payload, "/head_commit/id").as_deref() == Some(sha.as_str())
-            && let Some(d) = payload_str(&payload, "/head_commit/timestamp")
-                .and_then(|t| moment::parse_instant(&t))
-        {
-            commit_date = Some(d);
-            commit_date_source = "payload head_commit";
+            commit_date_source = source;
         }
         if commit_date.is_none()
             && !sha.is_empty()

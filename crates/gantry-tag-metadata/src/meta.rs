@@ -131,6 +131,48 @@ pub struct Computed {
     pub semver_source: Option<SemverSource>,
 }
 
+/// The ref upstream uses for a workflow event: `pull_request_target` runs get
+/// `refs/pull/<payload.number>/merge` (GitHub sends the base branch as `GITHUB_REF` there).
+///
+/// See: <https://docs.github.com/en/actions/reference/workflows-and-actions/events-that-trigger-workflows#pull_request_target>
+pub fn workflow_ref(event_name: &str, git_ref: &str, payload: &Value) -> String {
+    if event_name.contains("pull_request_target") {
+        let n = match payload.get("number") {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Null) | None => "undefined".to_string(),
+            Some(v) => v.to_string(),
+        };
+        return format!("refs/pull/{n}/merge");
+    }
+    git_ref.to_string()
+}
+
+/// The commit date from the payload, in upstream's order: the `commits[]` entry whose `id` is
+/// `sha`, then `head_commit` when its `id` is `sha`. `None` means: ask the API, then use now.
+pub fn payload_commit_date(payload: &Value, sha: &str) -> Option<(DateTime<Utc>, &'static str)> {
+    if let Some(d) = payload
+        .get("commits")
+        .and_then(Value::as_array)
+        .and_then(|cs| {
+            cs.iter()
+                .find(|c| c.get("id").and_then(Value::as_str) == Some(sha))
+        })
+        .and_then(|c| c.get("timestamp").and_then(Value::as_str))
+        .and_then(moment::parse_instant)
+    {
+        return Some((d, "payload commits[]"));
+    }
+    let head = payload.get("head_commit")?;
+    if head.get("id").and_then(Value::as_str) == Some(sha) {
+        let d = head
+            .get("timestamp")
+            .and_then(Value::as_str)
+            .and_then(moment::parse_instant)?;
+        return Some((d, "payload head_commit"));
+    }
+    None
+}
+
 /// `[^a-zA-Z0-9._-]+` → `-`.
 pub fn sanitize_tag(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
