@@ -189,11 +189,17 @@ pub async fn run(step: &mut Step) -> Result<(), Error> {
         return Ok(());
     }
 
+    let tls = cfg.api.starts_with("https:")
+        || cfg
+            .webhook
+            .as_ref()
+            .is_some_and(|w| w.expose().starts_with("https:"));
     let client = Client::new(
         &cfg.api,
         cfg.token.clone(),
         Policy::default(),
         step.cancel.clone(),
+        tls,
     )
     .map_err(|e| Error::Delivery(e.to_string()))?;
     let slack_fut = execute::slack(&client, &plan, cfg.webhook.as_ref());
