@@ -1,1 +1,653 @@
-//! Integration tests: ssh_release.
+//! Integration tests: ssh_release against real `sshd` hosts on 127.0.0.N (started by
+//! `gantry_test::sshd`), each with its own deploy user, and a small real Python service with a
+//! health endpoint that the restart command (re)starts through `current`.
+//!
+//! Each test uses its own deploy path (`t-<random>/app`) and service port, so tests can run in
+//! parallel on the shared deploy users. Long trials (500 concurrent-deploy races) run only with
+//! `GANTRY_LONG_TESTS=1`.
+
+#![allow(clippy::disallowed_methods)] // tests spawn the binary and inspect hosts directly
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use gantry_test::TestContext;
+use gantry_test::sshd::{ClientKey, SshHost, sshd_available};
+
+fn fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ssh-release")
+}
+
+/// Hosts, a client key, a unique deploy path and a service port per host.
+struct Lab {
+    key: ClientKey,
+    hosts: Vec<SshHost>,
+    rel: String,
+    deploy_path: String,
+    ports: Vec<u16>,
+    tmp: tempfile::TempDir,
+}
+
+fn random() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
+    h.finish()
+}
+
+fn unique() -> String {
+    format!("{:010x}", random() & 0xff_ffff_ffff)
+}
+
+impl Lab {
+    fn new(n: usize) -> Option<Self> {
+        if let Err(e) = sshd_available() {
+            eprintln!("SKIP: {e}");
+            return None;
+        }
+        let key = ClientKey::generate(None)?;
+        let base: u8 = 10 + (rand_u8() % 200);
+        let mut hosts = Vec::new();
+        for i in 0..n {
+            let ip = IpAddr::V4(Ipv4Addr::new(127, 0, 0, base.wrapping_add(i as u8).max(2)));
+            match SshHost::start(ip, (i + 1) as u8, &key) {
+                Ok(h) => hosts.push(h),
+                Err(e) => {
+                    eprintln!("SKIP: cannot start sshd: {e}");
+                    return None;
+                }
+            }
+        }
+        let rel = format!("t-{}", unique());
+        let ports = (0..n).map(|_| gantry_test::free_port()).collect();
+        Some(Self { key, hosts, deploy_path: format!("{rel}/app"), rel, ports, tmp: tempfile::tempdir().ok()? })
+    }
+
+    fn known_hosts(&self) -> String {
+        self.hosts.iter().map(|h| h.known_hosts_line() + "\n").collect()
+    }
+
+    fn targets(&self) -> String {
+        self.hosts.iter().map(SshHost::target).collect::<Vec<_>>().join(",")
+    }
+
+    /// A runner-like context for all hosts. The restart command gets the port from a per-host
+    /// file written in `shared/port` by the test.
+    fn ctx(&self) -> TestContext {
+        for (h, p) in self.hosts.iter().zip(&self.ports) {
+            let out = h.sh(&format!("mkdir -p ~/{0}/shared && echo {p} > ~/{0}/shared/port", self.deploy_path));
+            assert!(out.status.success(), "{out:?}");
+        }
+        let mut c = TestContext::new();
+        c.input("hosts", &self.targets())
+            .input("ssh-key", &self.key.private)
+            .input("known-hosts", &self.known_hosts())
+            .input("deploy-path", &self.deploy_path)
+            .input("restart-command", "sh restart.sh \"$(cat \"$DEPLOY_PATH/shared/port\")\"")
+            .input("health-check", "curl -fsS \"http://127.0.0.1:$(cat \"$DEPLOY_PATH/shared/port\")/\"")
+            .input("health-timeout", "10s")
+            .env("GITHUB_RUN_ID", "4242")
+            .env("GITHUB_ACTOR", "octocat")
+            .env("GITHUB_REPOSITORY", "acme/api");
+        c
+    }
+
+    /// A directory artifact of the test service with `version`.
+    fn artifact(&self, version: &str, broken: bool) -> PathBuf {
+        let d = self.tmp.path().join(format!("art-{version}-{}", unique()));
+        std::fs::create_dir_all(&d).expect("mkdir");
+        for f in ["app.py", "restart.sh", "requirements.txt"] {
+            std::fs::copy(fixture().join("app").join(f), d.join(f)).expect("copy");
+        }
+        std::fs::write(d.join("VERSION"), format!("{version}\n")).expect("write");
+        if broken {
+            std::fs::write(d.join("BROKEN"), "").expect("write");
+        }
+        let w = d.join("wheels");
+        std::fs::create_dir_all(&w).expect("mkdir");
+        for e in std::fs::read_dir(fixture().join("wheels")).expect("wheels") {
+            let e = e.expect("entry");
+            std::fs::copy(e.path(), w.join(e.file_name())).expect("copy");
+        }
+        d
+    }
+
+    fn base(&self, i: usize) -> PathBuf {
+        self.hosts[i].path(&self.deploy_path)
+    }
+
+    fn current(&self, i: usize) -> Option<String> {
+        std::fs::read_link(self.base(i).join("current"))
+            .ok()
+            .and_then(|p| p.file_name().map(|f| f.to_string_lossy().into_owned()))
+    }
+
+    fn answer(&self, i: usize) -> String {
+        let out = std::process::Command::new("curl")
+            .args(["-s", "-m", "3", &format!("http://127.0.0.1:{}/", self.ports[i])])
+            .output()
+            .expect("curl");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+}
+
+fn rand_u8() -> u8 {
+    (random() & 0xff) as u8
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for h in &self.hosts {
+            let pidf = h.path(&self.deploy_path).join("shared/app.pid");
+            if let Ok(pid) = std::fs::read_to_string(&pidf) {
+                let _ = std::process::Command::new("kill").arg(pid.trim()).status();
+            }
+            let _ = std::fs::remove_dir_all(h.path(&self.rel));
+        }
+    }
+}
+
+fn run_with(lab: &Lab, f: impl FnOnce(&mut TestContext)) -> gantry_test::RunResult {
+    let mut c = lab.ctx();
+    f(&mut c);
+    c.run("ssh-release")
+}
+
+#[test]
+fn release_switch_health_history_then_rollback() {
+    let Some(lab) = Lab::new(1) else { return };
+    let h0 = lab.hosts[0].handshakes();
+    let v1 = lab.artifact("1.0.0", false);
+    let mut c1 = lab.ctx();
+    c1.input("artifact", v1.to_str().unwrap())
+        .input("release-id", "r1")
+        .input("shared", "logs/")
+        .input("dotenv", "SECRET_TOKEN=s3cr3t-value-1\nMODE=prod");
+    let r1 = c1.run("ssh-release");
+    r1.assert_success();
+    assert_eq!(lab.current(0).as_deref(), Some("r1"));
+    assert_eq!(lab.answer(0), "1.0.0");
+    assert_eq!(r1.output("release-id"), Some("r1"));
+    assert_eq!(r1.output("hosts-succeeded"), Some(lab.hosts[0].target().as_str()));
+    assert_eq!(r1.output("hosts-failed"), Some(""));
+    // one multiplexed connection: one handshake for the whole run
+    let h1 = lab.hosts[0].handshakes();
+    assert!(h1 - h0 <= 2, "handshakes in one run: {}", h1 - h0);
+    let base = lab.base(0);
+    assert!(base.join("releases/r1/.complete").exists());
+    assert!(std::fs::symlink_metadata(base.join("releases/r1/logs")).unwrap().file_type().is_symlink());
+    let env = base.join("shared/.env");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&env).unwrap().permissions().mode() & 0o777, 0o600);
+    assert!(std::fs::read_to_string(base.join("releases/r1/.env")).unwrap().contains("s3cr3t-value-1"));
+    // the secret never shows in any output or the deploy log
+    let visible: String = r1.all_output().lines().filter(|l| !l.starts_with("::add-mask::")).collect::<Vec<_>>().join("\n");
+    assert!(!visible.contains("s3cr3t-value-1"), "{visible}");
+    assert!(r1.stdout.contains("::add-mask::s3cr3t-value-1"), "each dotenv value is masked on its own");
+    let log_rel = r1.output("deploy-log").expect("deploy-log output");
+    let log: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(c1.workspace().join(log_rel)).expect("deploy log")).expect("json");
+    assert_eq!(log["hosts"][0]["result"], "released");
+    let stages: Vec<&str> = log["hosts"][0]["stages"].as_array().unwrap().iter().map(|s| s["stage"].as_str().unwrap()).collect();
+    for s in ["connect", "preflight", "lock", "upload", "dotenv", "prepare", "switch", "restart", "health", "cleanup", "history", "unlock"] {
+        assert!(stages.contains(&s), "{s} missing from {stages:?}");
+    }
+    assert!(!log.to_string().contains("s3cr3t-value-1"));
+
+    let v2 = lab.artifact("2.0.0", false);
+    let r2 = run_with(&lab, |c| {
+        c.input("artifact", v2.to_str().unwrap())
+            .input("release-id", "r2")
+            .input("shared", "logs/")
+            .input("dotenv", "SECRET_TOKEN=s3cr3t-value-2\nMODE=prod");
+    });
+    r2.assert_success();
+    assert_eq!(lab.current(0).as_deref(), Some("r2"));
+    assert_eq!(lab.answer(0), "2.0.0");
+    assert_eq!(r2.output("previous-release-id"), Some("r1"));
+    // the old .env was backed up before the new one was written
+    let backups: Vec<_> = std::fs::read_dir(base.join("shared")).unwrap().filter_map(Result::ok).filter(|e| e.file_name().to_string_lossy().starts_with(".env.bak.")).collect();
+    assert_eq!(backups.len(), 1);
+    assert!(std::fs::read_to_string(backups[0].path()).unwrap().contains("s3cr3t-value-1"));
+    let history = std::fs::read_to_string(base.join(".gantry/history.jsonl")).unwrap();
+    assert_eq!(history.lines().count(), 2, "{history}");
+    let last: serde_json::Value = serde_json::from_str(history.lines().last().unwrap()).unwrap();
+    assert_eq!(last["release"], "r2");
+    assert_eq!(last["previous"], "r1");
+    assert_eq!(last["actor"], "octocat");
+    assert_eq!(last["result"], "released");
+    assert!(!base.join(".gantry/lock").exists());
+
+    // rollback: back to r1, service restarted on it
+    let rb = run_with(&lab, |c| {
+        c.input("rollback", "true");
+    });
+    rb.assert_success();
+    assert_eq!(lab.current(0).as_deref(), Some("r1"));
+    assert_eq!(lab.answer(0), "1.0.0");
+    assert_eq!(rb.output("release-id"), Some("r1"));
+    // rollback-to an explicit id
+    let rt = run_with(&lab, |c| {
+        c.input("rollback-to", "r2");
+    });
+    rt.assert_success();
+    assert_eq!(lab.current(0).as_deref(), Some("r2"));
+    assert_eq!(lab.answer(0), "2.0.0");
+    // rollback-to something unknown changes nothing
+    let bad = run_with(&lab, |c| {
+        c.input("rollback-to", "nope");
+    });
+    bad.assert_exit(1);
+    assert!(bad.stdout.contains("nope"), "{}", bad.stdout);
+    assert_eq!(lab.current(0).as_deref(), Some("r2"));
+}
+
+#[test]
+fn failed_health_check_rolls_back_automatically() {
+    let Some(lab) = Lab::new(1) else { return };
+    let good = lab.artifact("1.0.0", false);
+    run_with(&lab, |c| {
+        c.input("artifact", good.to_str().unwrap()).input("release-id", "good");
+    })
+    .assert_success();
+    assert_eq!(lab.answer(0), "1.0.0");
+    let broken = lab.artifact("2.0.0", true);
+    let r = run_with(&lab, |c| {
+        c.input("artifact", broken.to_str().unwrap()).input("release-id", "bad").input("health-timeout", "3s");
+    });
+    r.assert_exit(1);
+    assert!(r.stdout.contains("health check"), "{}", r.stdout);
+    assert_eq!(lab.current(0).as_deref(), Some("good"));
+    assert_eq!(lab.answer(0), "1.0.0");
+    let base = lab.base(0);
+    assert!(base.join("releases/bad/.failed").exists());
+    assert!(!base.join("releases/bad/.complete").exists());
+    assert_eq!(r.output("hosts-failed"), Some(lab.hosts[0].target().as_str()));
+    // a later plain rollback never picks the failed release
+    let rb = run_with(&lab, |c| {
+        c.input("rollback-to", "bad");
+    });
+    rb.assert_exit(1);
+    assert_eq!(lab.current(0).as_deref(), Some("good"));
+}
+
+#[test]
+fn bad_inputs_fail_clearly_and_touch_no_host() {
+    let Some(lab) = Lab::new(1) else { return };
+    let art = lab.artifact("1.0.0", false);
+    let art_s = art.to_str().unwrap().to_string();
+    let cases: Vec<(&str, Vec<(&str, String)>, &str)> = vec![
+        ("hosts", vec![("hosts", "deploy@bad host:22".into())], "bad host"),
+        ("hosts", vec![("hosts", "deploy@h:99999".into())], "99999"),
+        ("ssh-key-file", vec![("ssh-key", String::new()), ("ssh-key-file", "/nonexistent/key".into())], "/nonexistent/key"),
+        ("artifact", vec![("artifact", "/nonexistent/app.tar.gz".into())], "/nonexistent/app.tar.gz"),
+        ("artifact-sha256", vec![("artifact-sha256", "0".repeat(64))], "sha256"),
+        ("deploy-path", vec![("deploy-path", "/".into())], "/"),
+        ("deploy-path", vec![("deploy-path", "~".into())], "home"),
+        ("keep-releases", vec![("keep-releases", "0".into())], "keep-releases"),
+        ("known-hosts", vec![("known-hosts", String::new())], "known-hosts"),
+    ];
+    for (input, overrides, needle) in cases {
+        let r = run_with(&lab, |c| {
+            c.input("artifact", &art_s);
+            for (k, v) in &overrides {
+                c.input(k, v);
+            }
+        });
+        r.assert_exit(1);
+        let errors = r.error_lines().join("\n");
+        assert!(errors.contains(needle), "{input}: {errors}\n{}", r.stdout);
+        assert!(!lab.base(0).join("releases").exists(), "{input}: a host was changed");
+        assert!(!errors.contains("BEGIN OPENSSH"), "key leaked");
+    }
+    // the home itself, written as an absolute path, is refused on the host before any write
+    let r = run_with(&lab, |c| {
+        c.input("artifact", &art_s).input("deploy-path", &lab.hosts[0].home.display().to_string());
+    });
+    r.assert_exit(1);
+    assert!(r.stdout.contains("home directory"), "{}", r.stdout);
+    assert!(!lab.hosts[0].home.join("releases").exists());
+}
+
+#[test]
+fn unknown_host_key_refused_and_wrong_key_explained() {
+    let Some(lab) = Lab::new(1) else { return };
+    let art = lab.artifact("1.0.0", false);
+    let other = ClientKey::generate(None).expect("key");
+    // a known_hosts line with some other key for this host
+    let fake_line = format!("[{}]:{} {}", lab.hosts[0].ip, lab.hosts[0].port, other.public.split_whitespace().take(2).collect::<Vec<_>>().join(" "));
+    let r = run_with(&lab, |c| {
+        c.input("artifact", art.to_str().unwrap()).input("known-hosts", &fake_line);
+    });
+    r.assert_exit(1);
+    assert!(r.stdout.contains("host key"), "{}", r.stdout);
+    assert_eq!(lab.hosts[0].handshakes(), 0);
+    // a host missing from known_hosts
+    let r = run_with(&lab, |c| {
+        c.input("artifact", art.to_str().unwrap()).input("known-hosts", "[127.0.0.1]:1 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHx9");
+    });
+    r.assert_exit(1);
+    assert!(r.stdout.contains("host key"), "{}", r.stdout);
+    // a key the server does not accept
+    let r = run_with(&lab, |c| {
+        c.input("artifact", art.to_str().unwrap()).input("ssh-key", &other.private);
+    });
+    r.assert_exit(1);
+    assert!(r.stdout.contains("refused the key"), "{}", r.stdout);
+    assert!(!lab.base(0).join("releases").exists());
+    // fingerprint instead of known-hosts works
+    let r = run_with(&lab, |c| {
+        c.input("artifact", art.to_str().unwrap()).input("known-hosts", "").input("fingerprint", &lab.hosts[0].fingerprint());
+    });
+    r.assert_success();
+}
+
+#[test]
+fn encrypted_key_with_passphrase() {
+    let Some(lab) = Lab::new(1) else { return };
+    let enc = ClientKey::generate(Some("correct horse")).expect("key");
+    // trust the encrypted key too
+    let ak = lab.hosts[0].log_path().with_file_name("authorized_keys");
+    let mut text = std::fs::read_to_string(&ak).unwrap();
+    text.push_str(&enc.public);
+    text.push('\n');
+    std::fs::write(&ak, text).unwrap();
+    let art = lab.artifact("1.0.0", false);
+    let r = run_with(&lab, |c| {
+        c.input("artifact", art.to_str().unwrap()).input("ssh-key", &enc.private).input("passphrase", "correct horse");
+    });
+    r.assert_success();
+    assert!(!r.all_output().contains("correct horse"));
+    let r = run_with(&lab, |c| {
+        c.input("artifact", art.to_str().unwrap()).input("ssh-key", &enc.private).input("passphrase", "wrong").input("release-id", "x2");
+    });
+    r.assert_exit(1);
+    assert!(r.stdout.contains("passphrase"), "{}", r.stdout);
+}
+
+#[test]
+fn verify_only_then_venv_reuse_and_failing_install() {
+    let Some(lab) = Lab::new(1) else { return };
+    let v1 = lab.artifact("1.0.0", false);
+    let venv = |c: &mut TestContext| {
+        c.input("requirements", "requirements.txt")
+            .input("pip-args", "--no-index --find-links wheels")
+            .input("smoke-command", "python -c 'import gantryhello; print(gantryhello.GREETING)'");
+    };
+    run_with(&lab, |c| {
+        venv(c);
+        c.input("artifact", v1.to_str().unwrap()).input("release-id", "v1");
+    })
+    .assert_success();
+    let base = lab.base(0);
+    assert_eq!(lab.current(0).as_deref(), Some("v1"));
+    let venvs = || std::fs::read_dir(base.join("shared/venvs")).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(venvs(), 1);
+
+    // verify-only: everything up to the switch, nothing switched or restarted
+    let v2 = lab.artifact("2.0.0", false);
+    let r = run_with(&lab, |c| {
+        venv(c);
+        c.input("artifact", v2.to_str().unwrap()).input("release-id", "v2").input("verify-only", "true");
+    });
+    r.assert_success();
+    assert_eq!(lab.current(0).as_deref(), Some("v1"));
+    assert_eq!(lab.answer(0), "1.0.0");
+    assert!(base.join("releases/v2/.verified-only").exists());
+    assert!(!base.join("releases/v2/.complete").exists());
+    // the same requirements reuse the venv: both releases link to the one venv
+    assert_eq!(venvs(), 1);
+    assert_eq!(std::fs::read_link(base.join("releases/v1/.venv")).unwrap(), std::fs::read_link(base.join("releases/v2/.venv")).unwrap());
+    let log = std::fs::read_to_string(lab.hosts[0].path(&lab.deploy_path).join(".gantry/history.jsonl")).unwrap();
+    assert!(log.contains("verify-only"));
+
+    // a failing dependency install: previous release untouched, error says so
+    let v3 = lab.artifact("3.0.0", false);
+    std::fs::write(v3.join("requirements.txt"), "doesnotexist==9.9\n").unwrap();
+    let r = run_with(&lab, |c| {
+        venv(c);
+        c.input("artifact", v3.to_str().unwrap()).input("release-id", "v3");
+    });
+    r.assert_exit(1);
+    assert!(r.stdout.contains("pip install"), "{}", r.stdout);
+    assert_eq!(lab.current(0).as_deref(), Some("v1"));
+    assert_eq!(lab.answer(0), "1.0.0");
+    assert!(base.join("releases/v3/.failed").exists());
+    assert_eq!(venvs(), 1, "the failed venv was removed");
+}
+
+#[test]
+fn many_hosts_all_verified_before_any_switch() {
+    let Some(mut lab) = Lab::new(3) else { return };
+    let v1 = lab.artifact("1.0.0", false);
+    let r = run_with(&lab, |c| {
+        c.input("artifact", v1.to_str().unwrap()).input("release-id", "m1").input("max-parallel", "2");
+    });
+    r.assert_success();
+    for i in 0..3 {
+        assert_eq!(lab.current(i).as_deref(), Some("m1"));
+        assert_eq!(lab.answer(i), "1.0.0");
+    }
+    assert_eq!(r.output("hosts-succeeded").unwrap().split(',').count(), 3);
+    assert!(r.summary.contains("m1"), "{}", r.summary);
+    // host 2 fails its smoke test: no host switches
+    let v2 = lab.artifact("2.0.0", false);
+    let third = lab.base(2).join("shared/fail-smoke");
+    std::fs::write(&third, "").unwrap();
+    let r = run_with(&lab, |c| {
+        c.input("artifact", v2.to_str().unwrap())
+            .input("release-id", "m2")
+            .input("smoke-command", "test ! -e \"$DEPLOY_PATH/shared/fail-smoke\"");
+    });
+    r.assert_exit(1);
+    for i in 0..3 {
+        assert_eq!(lab.current(i).as_deref(), Some("m1"), "host {i} switched");
+        assert_eq!(lab.answer(i), "1.0.0");
+        assert!(lab.base(i).join("releases/m2/.failed").exists(), "host {i}: m2 not marked failed");
+    }
+    std::fs::remove_file(&third).unwrap();
+    // one host unreachable: nothing changes anywhere
+    lab.hosts[1].kill();
+    let r = run_with(&lab, |c| {
+        c.input("artifact", v2.to_str().unwrap()).input("release-id", "m3").input("connect-timeout", "3s");
+    });
+    r.assert_exit(1);
+    for i in [0, 2] {
+        assert_eq!(lab.current(i).as_deref(), Some("m1"));
+        assert!(!lab.base(i).join("releases/m3").exists());
+    }
+    lab.hosts[1].restart().expect("restart sshd");
+    // a health failure on one host after the switch rolls back all hosts (rollback-all), in batches
+    let bad_port = lab.base(1).join("shared/port");
+    std::fs::write(&bad_port, "1\n").unwrap(); // restart fails on host 1 (port 1 is not bindable)
+    let r = run_with(&lab, |c| {
+        c.input("artifact", v2.to_str().unwrap()).input("release-id", "m4").input("health-timeout", "2s");
+    });
+    r.assert_exit(1);
+    std::fs::write(&bad_port, format!("{}\n", lab.ports[1])).unwrap();
+    for i in [0, 2] {
+        assert_eq!(lab.current(i).as_deref(), Some("m1"), "host {i} not rolled back");
+        assert_eq!(lab.answer(i), "1.0.0");
+    }
+}
+
+fn long() -> bool {
+    std::env::var("GANTRY_LONG_TESTS").is_ok_and(|v| v == "1")
+}
+
+#[test]
+fn concurrent_deploys_exactly_one_wins() {
+    let Some(lab) = Lab::new(1) else { return };
+    let art = lab.artifact("1.0.0", false);
+    let trials = if long() { 500 } else { 3 };
+    for t in 0..trials {
+        let mut ctxs = Vec::new();
+        for k in 0..2 {
+            let mut c = lab.ctx();
+            c.input("artifact", art.to_str().unwrap())
+                .input("release-id", &format!("c{t}-{k}"))
+                .input("smoke-command", "sleep 1")
+                .input("health-check", "true")
+                .input("restart-command", "true");
+            ctxs.push(c);
+        }
+        let children: Vec<_> = ctxs.iter().map(|c| c.command("ssh-release").stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn")).collect();
+        let outs: Vec<_> = children.into_iter().map(|c| c.wait_with_output().expect("wait")).collect();
+        let wins = outs.iter().filter(|o| o.status.success()).count();
+        assert_eq!(wins, 1, "trial {t}: {wins} winners\n{}", outs.iter().map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).collect::<String>());
+        let loser = outs.iter().find(|o| !o.status.success()).unwrap();
+        let text = String::from_utf8_lossy(&loser.stdout);
+        assert!(text.contains("holds the lock") && text.contains("run_id=4242"), "trial {t}: {text}");
+        assert!(!lab.base(0).join(".gantry/lock").exists(), "trial {t}: lock left behind");
+    }
+}
+
+fn wait_for(what: &str, timeout: Duration, f: impl Fn() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn sigterm_during_deploy_releases_lock_and_kills_remote_work() {
+    let Some(lab) = Lab::new(1) else { return };
+    let v1 = lab.artifact("1.0.0", false);
+    run_with(&lab, |c| {
+        c.input("artifact", v1.to_str().unwrap()).input("release-id", "s1");
+    })
+    .assert_success();
+    let v2 = lab.artifact("2.0.0", false);
+    let mut c = lab.ctx();
+    c.input("artifact", v2.to_str().unwrap()).input("release-id", "s2").input("smoke-command", "sleep 300");
+    let child = c.command("ssh-release").stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
+    let base = lab.base(0);
+    wait_for("the smoke test to start", Duration::from_secs(30), || base.join("releases/s2").exists());
+    std::thread::sleep(Duration::from_millis(500));
+    let _ = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let start = Instant::now();
+    let out = child.wait_with_output().expect("wait");
+    assert!(start.elapsed() < Duration::from_secs(8), "took {:?} to stop", start.elapsed());
+    assert_eq!(out.status.code(), Some(130), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(!base.join(".gantry/lock").exists(), "lock left behind");
+    assert_eq!(lab.current(0).as_deref(), Some("s1"));
+    assert!(base.join("releases/s2/.failed").exists());
+    let ps = lab.hosts[0].sh("pgrep -u \"$(id -u)\" -f 'sleep 300' || true");
+    assert!(String::from_utf8_lossy(&ps.stdout).trim().is_empty(), "remote smoke test still running");
+    assert_eq!(lab.answer(0), "1.0.0");
+}
+
+#[test]
+fn sshd_killed_mid_upload_never_switches_and_rerun_recovers() {
+    let Some(mut lab) = Lab::new(1) else { return };
+    let v1 = lab.artifact("1.0.0", false);
+    run_with(&lab, |c| {
+        c.input("artifact", v1.to_str().unwrap()).input("release-id", "k1");
+    })
+    .assert_success();
+    // a big, incompressible artifact so the upload takes a while
+    let v2 = lab.artifact("2.0.0", false);
+    let mut f = std::fs::File::create(v2.join("blob.bin")).unwrap();
+    let mut seed = 0x1234_5678_u64;
+    let mut buf = vec![0u8; 1 << 20];
+    use std::io::Write;
+    for _ in 0..64 {
+        for b in buf.iter_mut() {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            *b = seed as u8;
+        }
+        f.write_all(&buf).unwrap();
+    }
+    drop(f);
+    let mut c = lab.ctx();
+    c.input("artifact", v2.to_str().unwrap()).input("release-id", "k2");
+    let child = c.command("ssh-release").stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
+    let base = lab.base(0);
+    wait_for("the upload to start", Duration::from_secs(60), || base.join("releases/.partial-k2").exists());
+    lab.hosts[0].kill();
+    let out = child.wait_with_output().expect("wait");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("upload"), "{text}");
+    assert_eq!(lab.current(0).as_deref(), Some("k1"));
+    assert!(!base.join("releases/k2/.complete").exists());
+    // the host comes back: a re-run cleans the partial upload and releases
+    lab.hosts[0].restart().expect("restart");
+    let lock = base.join(".gantry/lock");
+    if lock.exists() {
+        // the lock could not be released while the host was down; clear it as an operator would
+        run_with(&lab, |c| {
+            c.input("unlock", "true");
+        })
+        .assert_success();
+    }
+    run_with(&lab, |c| {
+        c.input("artifact", v2.to_str().unwrap()).input("release-id", "k2");
+    })
+    .assert_success();
+    assert_eq!(lab.current(0).as_deref(), Some("k2"));
+    assert!(!base.join("releases/.partial-k2").exists());
+}
+
+#[test]
+fn disk_check_refuses_before_upload() {
+    let Some(lab) = Lab::new(1) else { return };
+    let uid = String::from_utf8_lossy(&lab.hosts[0].sh("id -u").stdout).trim().to_string();
+    let mnt = lab.hosts[0].path(&lab.rel).join("small");
+    std::fs::create_dir_all(&mnt).unwrap();
+    let ok = std::process::Command::new("mount").args(["-t", "tmpfs", "-o", &format!("size=1m,uid={uid}"), "tmpfs"]).arg(&mnt).status().map(|s| s.success()).unwrap_or(false);
+    if !ok {
+        eprintln!("SKIP: cannot mount a tmpfs here");
+        return;
+    }
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _u = Unmount(mnt.clone());
+    let art = lab.artifact("1.0.0", false);
+    std::fs::write(art.join("big.bin"), vec![7u8; 3 << 20]).unwrap();
+    let r = run_with(&lab, |c| {
+        c.input("artifact", art.to_str().unwrap()).input("deploy-path", &format!("{}/small/app", lab.rel));
+    });
+    r.assert_exit(1);
+    assert!(r.stdout.contains("not enough free space"), "{}", r.stdout);
+    assert!(!mnt.join("app/releases").exists(), "something was written");
+}
+
+#[test]
+fn dry_run_writes_nothing_and_ipv6_hosts_work() {
+    let Some(lab) = Lab::new(1) else { return };
+    let art = lab.artifact("1.0.0", false);
+    let r = run_with(&lab, |c| {
+        c.input("artifact", art.to_str().unwrap()).input("dry-run", "true");
+    });
+    r.assert_success();
+    assert!(r.stdout.contains("\"preflight\""), "{}", r.stdout);
+    assert!(!lab.base(0).join("releases").exists());
+    assert!(!lab.base(0).join(".gantry").exists());
+    // IPv6 loopback host
+    let key = &lab.key;
+    let h6 = match SshHost::start(IpAddr::V6(std::net::Ipv6Addr::LOCALHOST), 1, key) {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("SKIP (ipv6 part): {e}");
+            return;
+        }
+    };
+    let mut c = lab.ctx();
+    c.input("hosts", &h6.target())
+        .input("known-hosts", &h6.known_hosts_line())
+        .input("artifact", art.to_str().unwrap())
+        .input("release-id", "v6")
+        .input("health-check", "true")
+        .input("restart-command", "true");
+    c.run("ssh-release").assert_success();
+    assert!(lab.base(0).join("releases/v6/.complete").exists());
+}

@@ -365,16 +365,15 @@ async fn resolve_actions_artifact(
             url: u.clone(),
             reason: e.to_string(),
         })?;
-        if let Some(a) = v["artifacts"]
+        if let Some(id) = v["artifacts"]
             .as_array()
             .and_then(|a| a.iter().find(|a| a["expired"] != true))
+            .and_then(|a| a["id"].as_u64())
         {
-            if let Some(id) = a["id"].as_u64() {
-                return Ok(format!(
-                    "{base}/repos/{}/actions/artifacts/{id}/zip",
-                    api.repository
-                ));
-            }
+            return Ok(format!(
+                "{base}/repos/{}/actions/artifacts/{id}/zip",
+                api.repository
+            ));
         }
     }
     Err(ArtifactError::Download {

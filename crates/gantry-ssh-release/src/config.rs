@@ -298,7 +298,7 @@ pub(crate) fn parse_size(text: &str) -> Option<u64> {
         _ => (t, 1),
     };
     let n: f64 = num.trim().parse().ok()?;
-    (n.is_finite() && n >= 0.0).then(|| (n * mult as f64) as u64)
+    (n.is_finite() && n >= 0.0).then_some((n * mult as f64) as u64)
 }
 
 #[derive(serde::Deserialize)]
@@ -588,6 +588,17 @@ impl Config {
             }
         }
         let dotenv = i.secret("dotenv");
+        if let Some(d) = &dotenv {
+            // Mask each value on its own too: a value echoed alone by an app must not leak.
+            for line in d.expose().lines() {
+                if let Some((_, v)) = line.split_once('=') {
+                    let v = v.trim().trim_matches(|c| c == '"' || c == '\'');
+                    if v.len() >= 4 {
+                        step.console.add_mask(v);
+                    }
+                }
+            }
+        }
         let dotenv_path = i
             .string("dotenv-path")
             .unwrap_or_else(|| "shared/.env".into());

@@ -19,7 +19,7 @@ pub static INPUTS: &[I] = &[
     I::new("fingerprint", K::List, "SHA256 host key fingerprints (`SHA256:…`) as an alternative to `known-hosts`; keys from `ssh-keyscan` are pinned only when they match."),
     I::new("ssh-config", K::String, "Extra ssh_config content appended after gantry's own strict settings (which cannot be weakened)."),
     I::new("jump-hosts", K::List, "Jump hosts (`user@host:port`, in order); reached with the same key and known_hosts via a generated ssh config.").aliases(&["proxy"]),
-    I::new("artifact", K::String, "What to release: a local `.tar`, `.tar.gz`/`.tgz`, `.zip` or directory; an `https://` URL (with `artifact-sha256`); or `actions-artifact:<id or name>`.").required(),
+    I::new("artifact", K::String, "What to release: a local `.tar`, `.tar.gz`/`.tgz`, `.zip` or directory; an `https://` URL (with `artifact-sha256`); or `actions-artifact:<id or name>`. Required unless rolling back or unlocking."),
     I::new("artifact-sha256", K::String, "Expected SHA-256 of the artifact file; required for URLs. Also verified on each host after transfer."),
     I::new("github-token", K::String, "Token to download `actions-artifact:` artifacts through the GitHub API.").action_default("${{ github.token }}").secret(),
     I::new("deploy-path", K::String, "Base directory on the hosts (`releases/`, `shared/`, `current`). Relative paths are relative to the deploy user's home.").required(),

@@ -171,6 +171,7 @@ pub(crate) fn render_config(
 
 impl Client {
     /// Writes the key (decrypting a copy when a passphrase is given), known_hosts and config.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn new(
         key: &Secret,
         passphrase: Option<&Secret>,

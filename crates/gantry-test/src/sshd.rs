@@ -73,8 +73,16 @@ pub fn sshd_available() -> Result<(), String> {
 pub fn ensure_user(n: u8) -> Result<String, String> {
     let name = format!("gantry-deploy-{n}");
     let _g = USERADD.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    // `!` (locked, useradd's default) makes sshd refuse the user without PAM; `*` only disables
+    // password logins, which is what a key-only deploy user has.
+    let unlock = |name: &str| {
+        let _ = Command::new("usermod").args(["-p", "*", name]).output();
+    };
     for _ in 0..20 {
         if Command::new("id").arg(&name).stdout(Stdio::null()).stderr(Stdio::null()).status().map(|s| s.success()).unwrap_or(false) {
+            if std::fs::read_to_string("/etc/shadow").is_ok_and(|t| t.lines().any(|l| l.starts_with(&format!("{name}:!")))) {
+                unlock(&name);
+            }
             return Ok(name);
         }
         let out = Command::new("useradd")
@@ -82,6 +90,7 @@ pub fn ensure_user(n: u8) -> Result<String, String> {
             .output()
             .map_err(|e| e.to_string())?;
         if out.status.success() {
+            unlock(&name);
             return Ok(name);
         }
         // Another test process may hold /etc/passwd's lock: retry.
