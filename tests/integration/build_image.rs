@@ -1,1 +1,700 @@
-//! Integration tests: build_image.
+//! Integration tests: build_image. The real binary against real `docker-registry` instances on
+//! loopback (plain, Basic+TLS, token auth), checked with `skopeo inspect`, with a fault-injecting
+//! proxy for retries, and a recording fake `docker` for the buildx contract.
+
+#![allow(clippy::disallowed_methods)] // tests run skopeo directly
+
+use gantry_test::TestContext;
+use gantry_test::faultproxy::{Fault, FaultProxy, Rule};
+use gantry_test::registry::{PASSWORD, Registry, RegistryKind, USER};
+
+fn start(kind: RegistryKind) -> Option<Registry> {
+    match Registry::start(kind) {
+        Ok(r) => Some(r),
+        Err(e) => {
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("SKIP: {e}");
+            }
+            None
+        }
+    }
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    gantry_test::registry::gantry_oci::digest::sha256(bytes)
+}
+
+fn report(r: &gantry_test::RunResult) -> serde_json::Value {
+    serde_json::from_str(r.output("report").unwrap_or("{}")).expect("report JSON")
+}
+
+/// Whether `secret` appears anywhere except in the `::add-mask::` commands that hide it.
+fn leaks(r: &gantry_test::RunResult, secret: &str) -> bool {
+    r.all_output()
+        .lines()
+        .any(|l| !l.starts_with("::add-mask::") && l.contains(secret))
+}
+
+fn creds(ctx: &mut TestContext, reg: &Registry) {
+    if reg.needs_login() {
+        ctx.input("registry-auth", &format!("{}={USER}:{PASSWORD}", reg.host));
+    }
+    if let Some(ca) = &reg.ca_file {
+        ctx.input("registry-ca", &ca.display().to_string());
+    }
+}
+
+#[test]
+fn promote_same_registry_mounts_every_blob_keeps_digest_and_carries_signatures() {
+    let Some(reg) = start(RegistryKind::Plain) else {
+        return;
+    };
+    let src = format!("{}/acme/api", reg.host);
+    let digest = reg.seed_image(
+        &format!("{src}:rc1"),
+        &["linux/amd64", "linux/arm64"],
+        &[20_000, 30_000],
+    );
+    let (referrer, sig_tag) = reg.seed_signature(&src, &digest);
+
+    let mut ctx = TestContext::new();
+    ctx.input("mode", "promote")
+        .input("source", &format!("{src}:rc1"))
+        .input(
+            "targets",
+            &format!("{}/prod/api:1.0\n{}/prod/api:stable", reg.host, reg.host),
+        )
+        .input("require-signature", "true");
+    let r = ctx.run("build-image");
+    r.assert_success();
+    assert_eq!(r.output("digest"), Some(digest.as_str()));
+    assert_eq!(
+        r.output("image-refs"),
+        Some(format!("{}/prod/api@{digest}", reg.host).as_str())
+    );
+    for tag in ["1.0", "stable"] {
+        let raw = reg
+            .skopeo_inspect(&format!("{}/prod/api:{tag}", reg.host), true)
+            .expect("inspect");
+        assert_eq!(
+            sha256(raw.as_bytes()),
+            digest,
+            "tag {tag} has the exact bytes"
+        );
+    }
+    // Signatures followed: the cosign .sig tag and the referrers fallback index with our artifact.
+    reg.skopeo_inspect(&format!("{}/prod/api:{sig_tag}", reg.host), true)
+        .expect(".sig tag copied");
+    let idx = reg
+        .skopeo_inspect(
+            &format!("{}/prod/api:{}", reg.host, digest.replace(':', "-")),
+            true,
+        )
+        .expect("referrers fallback index copied");
+    assert!(idx.contains(&referrer), "{idx}");
+    reg.skopeo_inspect(&format!("{}/prod/api@{referrer}", reg.host), true)
+        .expect("referrer copied");
+
+    let rep = report(&r);
+    let t = &rep["targets"][0];
+    assert_eq!(t["ok"], true);
+    assert_eq!(
+        t["uploaded_bytes"], 0,
+        "same registry: nothing uploaded: {t}"
+    );
+    assert!(t["mounted_blobs"].as_u64().unwrap_or(0) >= 6, "{t}");
+    assert_eq!(rep["platforms"].as_array().map(Vec::len), Some(2));
+    assert!(
+        r.summary.contains("linux/arm64") && r.summary.contains("Mounted"),
+        "{}",
+        r.summary
+    );
+    // The registry saw mounts, never an upload PATCH/PUT of blob bytes into prod/api.
+    let reqs = reg.requests();
+    assert!(reqs.iter().any(|l| l.starts_with("POST /v2/prod/api/blobs/uploads/?mount=") && l.ends_with("201")), "{reqs:#?}");
+    assert!(
+        !reqs
+            .iter()
+            .any(|l| l.starts_with("PUT /v2/prod/api/blobs/uploads/")),
+        "{reqs:#?}"
+    );
+
+    // Re-promote: zero bytes uploaded, zero mounted, everything skipped.
+    let r2 = ctx.run("build-image");
+    r2.assert_success();
+    let t2 = report(&r2)["targets"][0].clone();
+    assert_eq!(
+        (t2["uploaded_bytes"].as_u64(), t2["mounted_bytes"].as_u64()),
+        (Some(0), Some(0)),
+        "{t2}"
+    );
+    assert!(t2["skipped_blobs"].as_u64().unwrap_or(0) >= 6, "{t2}");
+}
+
+#[test]
+fn promote_across_registries_token_to_basic_tls_streams_and_preserves_digest() {
+    let Some(tok) = start(RegistryKind::Token) else {
+        return;
+    };
+    let Some(tls) = start(RegistryKind::BasicTls) else {
+        return;
+    };
+    let digest = tok.seed_image(
+        &format!("{}/dev/api:1", tok.host),
+        &["linux/amd64"],
+        &[50_000],
+    );
+    let mut ctx = TestContext::new();
+    ctx.input("source", &format!("{}/dev/api@{digest}", tok.host))
+        .input("targets", &format!("{}/prod/api:1", tls.host))
+        .input(
+            "registry-auth",
+            &format!(
+                "{}={USER}:{PASSWORD}\n{}={USER}:{PASSWORD}",
+                tok.host, tls.host
+            ),
+        )
+        .input(
+            "registry-ca",
+            &tls.ca_file.as_ref().expect("ca").display().to_string(),
+        );
+    let r = ctx.run("build-image");
+    r.assert_success();
+    assert_eq!(r.output("digest"), Some(digest.as_str()));
+    let raw = tls
+        .skopeo_inspect(&format!("{}/prod/api:1", tls.host), true)
+        .expect("inspect");
+    assert_eq!(sha256(raw.as_bytes()), digest);
+    let t = report(&r)["targets"][0].clone();
+    assert!(
+        t["uploaded_bytes"].as_u64().unwrap_or(0) > 50_000 / 2,
+        "streamed: {t}"
+    );
+    assert!(!leaks(&r, PASSWORD), "the password never appears");
+}
+
+#[test]
+fn promote_on_token_registry_asks_for_push_and_source_pull_in_one_token() {
+    let Some(tok) = start(RegistryKind::Token) else {
+        return;
+    };
+    let digest = tok.seed_image(
+        &format!("{}/team/a:1", tok.host),
+        &["linux/amd64"],
+        &[10_000],
+    );
+    let mut ctx = TestContext::new();
+    ctx.input("source", &format!("{}/team/a:1", tok.host))
+        .input("targets", &format!("{}/team/b", tok.host));
+    creds(&mut ctx, &tok);
+    let r = ctx.run("build-image");
+    r.assert_success();
+    let t = report(&r)["targets"][0].clone();
+    assert_eq!(t["uploaded_bytes"], 0, "{t}");
+    assert!(t["mounted_blobs"].as_u64().unwrap_or(0) >= 2, "{t}");
+    let scopes = tok.token_requests();
+    assert!(
+        scopes
+            .iter()
+            .any(|s| s.contains(&"repository:team/b:pull,push".to_string())
+                && s.contains(&"repository:team/a:pull".to_string())),
+        "{scopes:?}"
+    );
+    // No tag in the target: the source tag is kept.
+    let raw = tok
+        .skopeo_inspect(&format!("{}/team/b:1", tok.host), true)
+        .expect("inspect");
+    assert_eq!(sha256(raw.as_bytes()), digest);
+}
+
+#[test]
+fn wrong_credentials_name_the_registry_and_never_print_the_password() {
+    let Some(tls) = start(RegistryKind::BasicTls) else {
+        return;
+    };
+    tls.seed_image(&format!("{}/a/b:1", tls.host), &["linux/amd64"], &[1000]);
+    let mut ctx = TestContext::new();
+    ctx.input("source", &format!("{}/a/b:1", tls.host))
+        .input("targets", &format!("{}/a/c:1", tls.host))
+        .input("registry", &tls.host)
+        .input("username", USER)
+        .input("password", "hunter2-wrong")
+        .input(
+            "registry-ca",
+            &tls.ca_file.as_ref().expect("ca").display().to_string(),
+        );
+    let r = ctx.run("build-image");
+    r.assert_exit(1);
+    let errors = r.error_lines().join("\n");
+    assert!(
+        errors.contains(&format!("authentication to {} failed", tls.host)),
+        "{errors}\n{}",
+        r.stdout
+    );
+    assert!(!leaks(&r, "hunter2-wrong"));
+    assert!(
+        tls.skopeo_inspect(&format!("{}/a/c:1", tls.host), true)
+            .is_err(),
+        "nothing tagged"
+    );
+}
+
+fn write(dir: &std::path::Path, rel: &str, body: &str) {
+    let p = dir.join(rel);
+    std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+    std::fs::write(p, body).expect("write");
+}
+
+#[test]
+fn assemble_two_platforms_is_reproducible_mounts_base_and_records_it() {
+    let Some(reg) = start(RegistryKind::Plain) else {
+        return;
+    };
+    let base = format!("{}/base/runtime:1", reg.host);
+    let base_digest = reg.seed_image(&base, &["linux/amd64", "linux/arm64"], &[40_000]);
+    let run = || {
+        let mut ctx = TestContext::new();
+        let ws = ctx.workspace();
+        write(&ws, "dist/amd64/server", "#!/bin/sh\necho amd64\n");
+        write(&ws, "dist/arm64/server", "#!/bin/sh\necho arm64\n");
+        write(&ws, "config/app.toml", "port = 8080\n");
+        ctx.input("mode", "assemble")
+            .input("base", &base)
+            .input("platforms", "linux/amd64,linux/arm64")
+            .input(
+                "layers",
+                "dist/{arch}:/app\nconfig/app.toml:/etc/app/app.toml",
+            )
+            .input("entrypoint", r#"["/app/server"]"#)
+            .input("env", "APP_ENV=prod")
+            .input("user", "65532:65532")
+            .input("expose", "8080")
+            .input("labels", "org.opencontainers.image.version=1.0.0")
+            .input("tags", &format!("{}/acme/app:1.0.0", reg.host))
+            .input("push", "true")
+            .env("SOURCE_DATE_EPOCH", "1700000000");
+        ctx.run("build-image")
+    };
+    let a = run();
+    a.assert_success();
+    let b = run();
+    b.assert_success();
+    let digest = a.output("digest").expect("digest").to_string();
+    assert_eq!(
+        b.output("digest"),
+        Some(digest.as_str()),
+        "same inputs, same digest"
+    );
+    let raw = reg
+        .skopeo_inspect(&format!("{}/acme/app:1.0.0", reg.host), true)
+        .expect("inspect");
+    assert_eq!(sha256(raw.as_bytes()), digest);
+    let idx: serde_json::Value = serde_json::from_str(&raw).expect("json");
+    assert_eq!(
+        idx["annotations"]["org.opencontainers.image.base.digest"],
+        base_digest.as_str()
+    );
+    assert_eq!(idx["manifests"].as_array().map(Vec::len), Some(2));
+    let ra = report(&a)["targets"][0].clone();
+    assert!(
+        ra["mounted_blobs"].as_u64().unwrap_or(0) >= 2,
+        "base layers mounted: {ra}"
+    );
+    let rb = report(&b)["targets"][0].clone();
+    assert_eq!(rb["uploaded_bytes"], 0, "re-push uploads nothing: {rb}");
+    // The arm64 config carries our settings on top of the base.
+    let arm = idx["manifests"][1]["digest"].as_str().expect("arm digest");
+    let mut cmd = std::process::Command::new("skopeo");
+    cmd.args(["inspect", "--config", "--tls-verify=false"])
+        .arg(format!("docker://{}/acme/app@{arm}", reg.host));
+    let out = cmd.output().expect("skopeo");
+    let cfg: serde_json::Value = serde_json::from_slice(&out.stdout).expect("config json");
+    assert_eq!(cfg["architecture"], "arm64");
+    assert_eq!(cfg["config"]["User"], "65532:65532");
+    assert_eq!(cfg["config"]["Entrypoint"][0], "/app/server");
+    assert_eq!(cfg["created"], "2023-11-14T22:13:20Z");
+    assert!(
+        cfg["config"]["ExposedPorts"].get("8080/tcp").is_some(),
+        "{cfg}"
+    );
+    assert_eq!(
+        cfg["rootfs"]["diff_ids"].as_array().map(Vec::len),
+        Some(3),
+        "base + 2 layers"
+    );
+}
+
+#[test]
+fn assemble_without_push_computes_the_digest_locally() {
+    let mut ctx = TestContext::new();
+    write(&ctx.workspace(), "bin/app", "binary");
+    ctx.input("layers", "bin/app:/usr/local/bin/app")
+        .input("entrypoint", "/usr/local/bin/app --serve");
+    let a = ctx.run("build-image");
+    a.assert_success();
+    let d = a.output("digest").expect("digest");
+    assert!(d.starts_with("sha256:"), "{d}");
+    assert_eq!(
+        ctx.run("build-image").output("digest"),
+        Some(d),
+        "reproducible without SOURCE_DATE_EPOCH too"
+    );
+    ctx.input("source-date-epoch", "1");
+    assert_ne!(
+        ctx.run("build-image").output("digest"),
+        Some(d),
+        "the epoch is part of the digest"
+    );
+}
+
+#[test]
+fn merge_combines_matrix_digests_into_one_index() {
+    let Some(reg) = start(RegistryKind::Plain) else {
+        return;
+    };
+    let repo = format!("{}/acme/multi", reg.host);
+    let amd = reg.seed_image(&repo, &["linux/amd64"], &[5_000]);
+    let arm = reg.seed_image(&repo, &["linux/arm64"], &[5_000]);
+    let mut ctx = TestContext::new();
+    ctx.input("digests", &format!("{amd}\n{arm}")).input(
+        "tags",
+        &format!("{repo}:1.2.3\n{}/mirror/multi:1.2.3", reg.host),
+    );
+    let r = ctx.run("build-image");
+    r.assert_success();
+    let digest = r.output("digest").expect("digest");
+    for refn in [
+        format!("{repo}:1.2.3"),
+        format!("{}/mirror/multi:1.2.3", reg.host),
+    ] {
+        let raw = reg.skopeo_inspect(&refn, true).expect("inspect");
+        assert_eq!(sha256(raw.as_bytes()), digest);
+        let v: serde_json::Value = serde_json::from_str(&raw).expect("json");
+        let plats: Vec<String> = v["manifests"]
+            .as_array()
+            .expect("list")
+            .iter()
+            .map(|m| {
+                m["platform"]["architecture"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(plats, ["amd64", "arm64"]);
+    }
+    // Same platform twice is refused.
+    let amd2 = reg.seed_image(&repo, &["linux/amd64"], &[5_000]);
+    let mut ctx = TestContext::new();
+    ctx.input("digests", &format!("{amd}\n{amd2}"))
+        .input("tags", &format!("{repo}:bad"));
+    let r = ctx.run("build-image");
+    r.assert_exit(1);
+    assert!(
+        r.error_lines()
+            .join("\n")
+            .contains("two images for linux/amd64"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn bad_inputs_fail_clearly_and_tag_nothing() {
+    let Some(reg) = start(RegistryKind::Plain) else {
+        return;
+    };
+    reg.seed_image(&format!("{}/a/b:1", reg.host), &["linux/amd64"], &[1000]);
+    let cases: Vec<(Vec<(&str, String)>, &str)> = vec![
+        (
+            vec![
+                ("source", format!("{}/a/b:1", reg.host)),
+                ("targets", format!("{}/UPPER/x:1", reg.host)),
+            ],
+            "input `targets`: invalid value",
+        ),
+        (
+            vec![
+                ("layers", "nope:/app".into()),
+                ("tags", format!("{}/a/x:1", reg.host)),
+            ],
+            "does not exist",
+        ),
+        (
+            vec![
+                ("layers", "f:/app".into()),
+                ("platforms", "linux/amd46".into()),
+            ],
+            "unknown architecture `amd46`",
+        ),
+        (
+            vec![
+                ("layers", "f:/app".into()),
+                ("base", format!("{}/a/missing:1", reg.host)),
+                ("tags", format!("{}/a/x:1", reg.host)),
+                ("push", "true".into()),
+            ],
+            "not found",
+        ),
+        (
+            vec![
+                ("layers", "f:/app".into()),
+                ("base", format!("{}/a/b:1", reg.host)),
+                ("platforms", "linux/s390x".into()),
+            ],
+            "platform linux/s390x is not in",
+        ),
+        (
+            vec![
+                ("source", format!("{}/a/nothere:1", reg.host)),
+                ("targets", format!("{}/a/x:1", reg.host)),
+            ],
+            "image not found",
+        ),
+    ];
+    for (inputs, want) in cases {
+        let mut ctx = TestContext::new();
+        write(&ctx.workspace(), "f", "x");
+        for (k, v) in &inputs {
+            ctx.input(k, v);
+        }
+        let r = ctx.run("build-image");
+        r.assert_exit(1);
+        let errs = r.error_lines().join("\n");
+        assert!(
+            errs.contains(want),
+            "{inputs:?}: want `{want}` in\n{errs}\n{}",
+            r.stderr
+        );
+    }
+    assert!(
+        reg.skopeo_inspect(&format!("{}/a/x:1", reg.host), true)
+            .is_err(),
+        "nothing tagged"
+    );
+}
+
+#[test]
+fn dry_run_prints_the_plan_and_pushes_nothing() {
+    let mut ctx = TestContext::new();
+    ctx.input("source", "127.0.0.1:1/a/b:1")
+        .input("targets", "127.0.0.1:1/a/c:2\nghcr.io/acme/c:2")
+        .input("registry-auth", "ghcr.io=octo:ghp_secrettoken")
+        .input("dry-run", "true");
+    let r = ctx.run("build-image");
+    r.assert_success();
+    assert!(r.stdout.contains("\"mode\": \"promote\""), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("https, then http (loopback)"),
+        "{}",
+        r.stdout
+    );
+    assert!(!leaks(&r, "ghp_secrettoken"));
+}
+
+#[test]
+fn faults_are_retried_and_the_result_is_complete() {
+    let Some(a) = start(RegistryKind::Plain) else {
+        return;
+    };
+    let Some(b) = start(RegistryKind::Plain) else {
+        return;
+    };
+    let digest = a.seed_image(
+        &format!("{}/src/img:1", a.host),
+        &["linux/amd64", "linux/arm64"],
+        &[300_000, 20_000],
+    );
+    let pa = FaultProxy::start(
+        &format!("http://{}", a.host),
+        vec![
+            Rule::new("GET", "/blobs/sha256", Fault::DropAfter(100_000), 1),
+            Rule::new(
+                "GET",
+                "/manifests/",
+                Fault::SlowFirstByte(std::time::Duration::from_millis(300)),
+                1,
+            ),
+        ],
+    );
+    let pb = FaultProxy::start(
+        &format!("http://{}", b.host),
+        vec![
+            Rule::new(
+                "HEAD",
+                "/blobs/",
+                Fault::Status {
+                    code: 503,
+                    retry_after: None,
+                },
+                2,
+            ),
+            Rule::new(
+                "POST",
+                "/blobs/uploads/",
+                Fault::Status {
+                    code: 429,
+                    retry_after: Some(1),
+                },
+                1,
+            ),
+            Rule::new(
+                "PUT",
+                "/manifests/sha256",
+                Fault::Status {
+                    code: 500,
+                    retry_after: None,
+                },
+                1,
+            ),
+            Rule::new(
+                "PUT",
+                "/manifests/1",
+                Fault::Status {
+                    code: 502,
+                    retry_after: None,
+                },
+                1,
+            ),
+        ],
+    );
+    let mut ctx = TestContext::new();
+    ctx.input("source", &format!("{}/src/img:1", pa.host))
+        .input("targets", &format!("{}/dst/img:1", pb.host));
+    let r = ctx.run("build-image");
+    r.assert_success();
+    assert!(
+        pa.pending().is_empty() && pb.pending().is_empty(),
+        "every fault fired: {:?} {:?}",
+        pa.pending(),
+        pb.pending()
+    );
+    assert_eq!(r.output("digest"), Some(digest.as_str()));
+    // Complete and correct, checked on the registry itself (not through the proxy).
+    let raw = b
+        .skopeo_inspect(&format!("{}/dst/img:1", b.host), true)
+        .expect("inspect");
+    assert_eq!(sha256(raw.as_bytes()), digest);
+    let mut cmd = std::process::Command::new("skopeo");
+    let dir = tempfile::tempdir().expect("tmp");
+    cmd.args(["copy", "--all", "-q", "--src-tls-verify=false"])
+        .arg(format!("docker://{}/dst/img:1", b.host))
+        .arg(format!("dir:{}", dir.path().display()));
+    let out = cmd.output().expect("skopeo copy");
+    assert!(
+        out.status.success(),
+        "every blob downloads and verifies: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        report(&r)["totals"]["retries"].as_u64().unwrap_or(0) >= 5,
+        "{}",
+        r.output("report").unwrap_or("")
+    );
+
+    // A mount that answers 202 falls back to an upload into the opened session.
+    let pm = FaultProxy::start(
+        &format!("http://{}", b.host),
+        vec![Rule::new("POST", "mount=", Fault::RefuseMount, 1)],
+    );
+    let mut ctx = TestContext::new();
+    ctx.input("source", &format!("{}/dst/img:1", pm.host))
+        .input("targets", &format!("{}/dst2/img:1", pm.host));
+    let r = ctx.run("build-image");
+    r.assert_success();
+    let t = report(&r)["targets"][0].clone();
+    assert_eq!(
+        t["uploaded_blobs"], 1,
+        "one blob uploaded after the 202: {t}"
+    );
+    assert!(
+        pm.log()
+            .iter()
+            .any(|l| l.contains("mount=") && l.contains("-> 202")),
+        "{:?}",
+        pm.log()
+    );
+}
+
+#[test]
+fn a_failure_after_some_blobs_leaves_the_target_tag_untouched() {
+    let Some(a) = start(RegistryKind::Plain) else {
+        return;
+    };
+    let old = a.seed_image(
+        &format!("{}/dst/img:prod", a.host),
+        &["linux/amd64"],
+        &[1000],
+    );
+    a.seed_image(
+        &format!("{}/src/img:2", a.host),
+        &["linux/amd64"],
+        &[1000, 2000, 3000],
+    );
+    let p = FaultProxy::start(
+        &format!("http://{}", a.host),
+        vec![Rule::new(
+            "PUT",
+            "/manifests/sha256",
+            Fault::Status {
+                code: 500,
+                retry_after: None,
+            },
+            100,
+        )],
+    );
+    let mut ctx = TestContext::new();
+    ctx.input("source", &format!("{}/src/img:2", p.host))
+        .input("targets", &format!("{}/dst/img:prod", p.host))
+        .input("retries", "1");
+    let r = ctx.run("build-image");
+    r.assert_exit(1);
+    let t = report(&r)["targets"][0].clone();
+    assert!(
+        t["mounted_blobs"].as_u64().unwrap_or(0) >= 3,
+        "blobs went in before the failure: {t}"
+    );
+    let raw = a
+        .skopeo_inspect(&format!("{}/dst/img:prod", a.host), true)
+        .expect("inspect");
+    assert_eq!(
+        sha256(raw.as_bytes()),
+        old,
+        "prod still points at the old image"
+    );
+}
+
+#[test]
+fn multi_target_failure_reports_which_registry_failed() {
+    let Some(a) = start(RegistryKind::Plain) else {
+        return;
+    };
+    let Some(tls) = start(RegistryKind::BasicTls) else {
+        return;
+    };
+    let d = a.seed_image(&format!("{}/s/i:1", a.host), &["linux/amd64"], &[1000]);
+    let mut ctx = TestContext::new();
+    ctx.input("source", &format!("{}/s/i:1", a.host))
+        .input("targets", &format!("{}/t/i:1\n{}/t/i:1", a.host, tls.host))
+        .input(
+            "registry-ca",
+            &tls.ca_file.as_ref().expect("ca").display().to_string(),
+        );
+    let r = ctx.run("build-image");
+    r.assert_exit(1);
+    assert_eq!(
+        r.output("image-refs"),
+        Some(format!("{}/t/i@{d}", a.host).as_str()),
+        "the success is still reported"
+    );
+    assert!(
+        r.error_lines()
+            .join("\n")
+            .contains(&format!("authentication to {} failed", tls.host)),
+        "{}",
+        r.stdout
+    );
+    ctx.input("continue-on-registry-error", "true");
+    ctx.run("build-image").assert_success();
+}

@@ -75,7 +75,9 @@ pub struct FaultProxy {
 
 impl std::fmt::Debug for FaultProxy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FaultProxy").field("host", &self.host).finish_non_exhaustive()
+        f.debug_struct("FaultProxy")
+            .field("host", &self.host)
+            .finish_non_exhaustive()
     }
 }
 
@@ -138,9 +140,9 @@ impl FaultProxy {
 
 fn take_fault(st: &ProxyState, method: &str, path: &str) -> Option<Fault> {
     let mut rules = st.rules.lock().ok()?;
-    let r = rules
-        .iter_mut()
-        .find(|r| r.times > 0 && (r.method == "*" || r.method == method) && path.contains(&r.path))?;
+    let r = rules.iter_mut().find(|r| {
+        r.times > 0 && (r.method == "*" || r.method == method) && path.contains(&r.path)
+    })?;
     r.times -= 1;
     Some(r.fault.clone())
 }
@@ -166,7 +168,9 @@ async fn handle(State(st): State<Arc<ProxyState>>, req: Request) -> Response {
         }
         return b
             .header("content-type", "application/json")
-            .body(Body::from(r#"{"errors":[{"code":"UNAVAILABLE","message":"injected fault"}]}"#))
+            .body(Body::from(
+                r#"{"errors":[{"code":"UNAVAILABLE","message":"injected fault"}]}"#,
+            ))
             .expect("response");
     }
     if let Some(Fault::SlowFirstByte(d)) = &fault {
@@ -191,7 +195,10 @@ async fn handle(State(st): State<Arc<ProxyState>>, req: Request) -> Response {
         Ok(r) => r,
         Err(e) => {
             log(format!("{method} {pq} -> 502 (upstream: {e})"));
-            return Response::builder().status(502).body(Body::empty()).expect("response");
+            return Response::builder()
+                .status(502)
+                .body(Body::empty())
+                .expect("response");
         }
     };
     let status = resp.status().as_u16();

@@ -18,6 +18,8 @@ use std::time::Duration;
 
 use base64::Engine as _;
 
+pub use gantry_oci;
+
 /// The test user of the Basic and token registries.
 pub const USER: &str = "ci";
 /// Its password.
@@ -85,12 +87,35 @@ pub fn registry_binary() -> Option<PathBuf> {
 pub fn make_test_ca(dir: &Path) -> Result<(), String> {
     let d = |n: &str| dir.join(n);
     run(Command::new("openssl").current_dir(dir).args([
-        "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days",
-        "2", "-subj", "/CN=gantry-test-ca", "-keyout", "ca.key", "-out", "ca.crt",
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=gantry-test-ca",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
     ]))?;
     run(Command::new("openssl").current_dir(dir).args([
-        "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj",
-        "/CN=127.0.0.1", "-keyout", "reg.key", "-out", "reg.csr",
+        "req",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        "reg.key",
+        "-out",
+        "reg.csr",
     ]))?;
     std::fs::write(
         d("leaf.ext"),
@@ -98,8 +123,21 @@ pub fn make_test_ca(dir: &Path) -> Result<(), String> {
     )
     .map_err(|e| e.to_string())?;
     run(Command::new("openssl").current_dir(dir).args([
-        "x509", "-req", "-in", "reg.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
-        "-days", "2", "-extfile", "leaf.ext", "-out", "reg.crt",
+        "x509",
+        "-req",
+        "-in",
+        "reg.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "leaf.ext",
+        "-out",
+        "reg.crt",
     ]))
 }
 
@@ -146,7 +184,8 @@ impl Registry {
         }
         let cfg_path = dir.path().join("config.yml");
         std::fs::write(&cfg_path, config).map_err(|e| e.to_string())?;
-        let log = std::fs::File::create(dir.path().join("registry.log")).map_err(|e| e.to_string())?;
+        let log =
+            std::fs::File::create(dir.path().join("registry.log")).map_err(|e| e.to_string())?;
         let child = Command::new(bin)
             .arg("serve")
             .arg(&cfg_path)
@@ -247,7 +286,8 @@ impl Registry {
             }
         }
         if self.needs_login() {
-            cmd.arg(format!("--{prefix}creds")).arg(format!("{USER}:{PASSWORD}"));
+            cmd.arg(format!("--{prefix}creds"))
+                .arg(format!("{USER}:{PASSWORD}"));
         }
     }
 
@@ -258,9 +298,89 @@ impl Registry {
         let r = gantry_oci::ImageRef::parse(reference).expect("reference");
         let platforms: Vec<String> = platforms.iter().map(|s| s.to_string()).collect();
         let sizes = layer_sizes.to_vec();
-        let tmp = self.dir.path().join(format!("seed-{}", uuid::Uuid::new_v4()));
+        let tmp = self
+            .dir
+            .path()
+            .join(format!("seed-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&tmp).expect("tmp");
         block_on(async move { seed(&client, &r, &platforms, &sizes, &tmp).await })
+    }
+
+    /// Pushes what signing tools leave next to an image: an OCI 1.1 referrer (a sigstore-bundle
+    /// artifact whose `subject` is `subject`, with the `sha256-<hex>` fallback index kept up to date)
+    /// and a cosign-style `sha256-<hex>.sig` tag. Returns `(referrer digest, sig tag)`.
+    pub fn seed_signature(&self, repository: &str, subject: &str) -> (String, String) {
+        let client = self.client();
+        let r = gantry_oci::ImageRef::parse(repository).expect("reference");
+        let subject = subject.to_string();
+        block_on(async move {
+            use gantry_oci::{BlobSource, Descriptor, RawManifest, manifest};
+            let desc = client
+                .head_manifest(&r, &subject)
+                .await
+                .expect("head")
+                .expect("subject exists");
+            let empty = bytes::Bytes::from_static(b"{}");
+            let ed = Descriptor::new(manifest::OCI_EMPTY, &gantry_oci::digest::sha256(&empty), 2);
+            client
+                .put_blob(&r, &ed, &BlobSource::Bytes(empty))
+                .await
+                .expect("empty");
+            let bundle = bytes::Bytes::from(format!("{{\"bundle-for\":\"{subject}\"}}"));
+            let bd = Descriptor::new(
+                "application/vnd.dev.sigstore.bundle.v0.3+json",
+                &gantry_oci::digest::sha256(&bundle),
+                bundle.len() as u64,
+            );
+            client
+                .put_blob(&r, &bd, &BlobSource::Bytes(bundle))
+                .await
+                .expect("bundle");
+            let art = serde_json::json!({
+                "schemaVersion": 2,
+                "mediaType": manifest::OCI_MANIFEST,
+                "artifactType": "application/vnd.dev.sigstore.bundle.v0.3+json",
+                "config": ed,
+                "layers": [bd],
+                "subject": desc,
+                "annotations": {"dev.sigstore.bundle.predicateType": "https://sigstore.dev/cosign/sign/v1"},
+            });
+            let art = RawManifest::new(
+                serde_json::to_vec(&art).expect("json"),
+                manifest::OCI_MANIFEST,
+            );
+            gantry_oci::copy::push_referrer(&client, &r, &art)
+                .await
+                .expect("referrer");
+            // cosign v2 style: an image tagged sha256-<hex>.sig
+            let payload = bytes::Bytes::from(format!(
+                "{{\"critical\":{{\"image\":{{\"docker-manifest-digest\":\"{subject}\"}}}}}}"
+            ));
+            let pd = Descriptor::new(
+                "application/vnd.dev.cosign.simplesigning.v1+json",
+                &gantry_oci::digest::sha256(&payload),
+                payload.len() as u64,
+            );
+            client
+                .put_blob(&r, &pd, &BlobSource::Bytes(payload))
+                .await
+                .expect("payload");
+            let cfg = bytes::Bytes::from_static(br#"{"architecture":"","os":"","config":{},"rootfs":{"type":"layers","diff_ids":[]}}"#);
+            let cd = Descriptor::new(
+                manifest::OCI_CONFIG,
+                &gantry_oci::digest::sha256(&cfg),
+                cfg.len() as u64,
+            );
+            client
+                .put_blob(&r, &cd, &BlobSource::Bytes(cfg))
+                .await
+                .expect("cfg");
+            let sig =
+                gantry_oci::image::image_manifest(&cd, &[pd], &Default::default()).expect("sig");
+            let tag = format!("{}.sig", gantry_oci::copy::digest_tag(&subject));
+            client.put_manifest(&r, &tag, &sig).await.expect("sig tag");
+            (art.digest, tag)
+        })
     }
 }
 
@@ -304,25 +424,57 @@ async fn seed(
         for (li, size) in sizes.iter().enumerate() {
             let src = tmp.join(format!("src-{pi}-{li}"));
             std::fs::create_dir_all(&src).expect("mkdir");
-            std::fs::write(src.join(format!("data-{li}.bin")), noise(salt + (pi * 100 + li) as u64, *size)).expect("write");
+            std::fs::write(
+                src.join(format!("data-{li}.bin")),
+                noise(salt + (pi * 100 + li) as u64, *size),
+            )
+            .expect("write");
             let out = tmp.join(format!("layer-{pi}-{li}.tgz"));
             let built = layer::build_layer(
-                &[layer::LayerSpec { src, dest: format!("/l{li}") }],
-                &layer::LayerOptions { level: 1, ..Default::default() },
+                &[layer::LayerSpec {
+                    src,
+                    dest: format!("/l{li}"),
+                }],
+                &layer::LayerOptions {
+                    level: 1,
+                    ..Default::default()
+                },
                 &out,
             )
             .expect("layer");
             let d = Descriptor::new(manifest::OCI_LAYER_GZIP, &built.digest, built.size);
-            client.put_blob(r, &d, &BlobSource::File(out)).await.expect("push layer");
-            added.push(image::AddedLayer { diff_id: built.diff_id, created_by: format!("seed {li}") });
+            client
+                .put_blob(r, &d, &BlobSource::File(out))
+                .await
+                .expect("push layer");
+            added.push(image::AddedLayer {
+                diff_id: built.diff_id,
+                created_by: format!("seed {li}"),
+            });
             layers.push(d);
         }
-        let cfg = image::build_config(None, &platform, &image::ConfigEdit::default(), &added, &image::rfc3339(0))
-            .expect("config");
-        let cd = Descriptor::new(manifest::OCI_CONFIG, &gantry_oci::digest::sha256(&cfg), cfg.len() as u64);
-        client.put_blob(r, &cd, &BlobSource::Bytes(cfg.into())).await.expect("push config");
+        let cfg = image::build_config(
+            None,
+            &platform,
+            &image::ConfigEdit::default(),
+            &added,
+            &image::rfc3339(0),
+        )
+        .expect("config");
+        let cd = Descriptor::new(
+            manifest::OCI_CONFIG,
+            &gantry_oci::digest::sha256(&cfg),
+            cfg.len() as u64,
+        );
+        client
+            .put_blob(r, &cd, &BlobSource::Bytes(cfg.into()))
+            .await
+            .expect("push config");
         let m = image::image_manifest(&cd, &layers, &Default::default()).expect("manifest");
-        client.put_manifest(r, &m.digest, &m).await.expect("push manifest");
+        client
+            .put_manifest(r, &m.digest, &m)
+            .await
+            .expect("push manifest");
         let mut desc = m.descriptor();
         desc.platform = Some(platform);
         children.push((desc, m));
@@ -332,7 +484,10 @@ async fn seed(
     } else {
         let descs: Vec<_> = children.iter().map(|c| c.0.clone()).collect();
         let idx = image::image_index(&descs, &Default::default()).expect("index");
-        client.put_manifest(r, &idx.digest, &idx).await.expect("push index");
+        client
+            .put_manifest(r, &idx.digest, &idx)
+            .await
+            .expect("push index");
         idx
     };
     if let Some(tag) = &r.tag {
@@ -360,15 +515,41 @@ struct TokenServer {
 impl TokenServer {
     fn start(dir: &Path) -> Result<Self, String> {
         run(Command::new("openssl").current_dir(dir).args([
-            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-            "-days", "2", "-subj", "/CN=gantry-token-issuer", "-keyout", "token.key", "-out",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=gantry-token-issuer",
+            "-keyout",
+            "token.key",
+            "-out",
             "token.crt",
         ]))?;
         run(Command::new("openssl").current_dir(dir).args([
-            "pkcs8", "-topk8", "-nocrypt", "-in", "token.key", "-outform", "DER", "-out", "token.pk8",
+            "pkcs8",
+            "-topk8",
+            "-nocrypt",
+            "-in",
+            "token.key",
+            "-outform",
+            "DER",
+            "-out",
+            "token.pk8",
         ]))?;
         run(Command::new("openssl").current_dir(dir).args([
-            "x509", "-in", "token.crt", "-outform", "DER", "-out", "token.der",
+            "x509",
+            "-in",
+            "token.crt",
+            "-outform",
+            "DER",
+            "-out",
+            "token.der",
         ]))?;
         let pk8 = std::fs::read(dir.join("token.pk8")).map_err(|e| e.to_string())?;
         let der = std::fs::read(dir.join("token.der")).map_err(|e| e.to_string())?;
@@ -381,12 +562,23 @@ impl TokenServer {
         .map_err(|e| format!("token key: {e}"))?;
         let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
         listener.set_nonblocking(true).map_err(|e| e.to_string())?;
-        let addr = listener.local_addr().map_err(|e| e.to_string())?.to_string();
+        let addr = listener
+            .local_addr()
+            .map_err(|e| e.to_string())?
+            .to_string();
         let seen = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let state = Arc::new(TokenState { key, rng, x5c: base64::engine::general_purpose::STANDARD.encode(der), seen: seen.clone() });
+        let state = Arc::new(TokenState {
+            key,
+            rng,
+            x5c: base64::engine::general_purpose::STANDARD.encode(der),
+            seen: seen.clone(),
+        });
         std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("rt");
             rt.block_on(async move {
                 let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
                 let app = axum::Router::new()
@@ -399,7 +591,11 @@ impl TokenServer {
                     .await;
             });
         });
-        Ok(Self { addr, seen, _shutdown: tx })
+        Ok(Self {
+            addr,
+            seen,
+            _shutdown: tx,
+        })
     }
 }
 
@@ -417,19 +613,38 @@ async fn token_handler(
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
     let q = q.unwrap_or_default();
-    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(q.as_bytes()).into_owned().collect();
-    let scopes: Vec<String> = pairs.iter().filter(|(k, _)| k == "scope").map(|(_, v)| v.clone()).collect();
-    let service = pairs.iter().find(|(k, _)| k == "service").map(|(_, v)| v.clone()).unwrap_or_default();
+    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(q.as_bytes())
+        .into_owned()
+        .collect();
+    let scopes: Vec<String> = pairs
+        .iter()
+        .filter(|(k, _)| k == "scope")
+        .map(|(_, v)| v.clone())
+        .collect();
+    let service = pairs
+        .iter()
+        .find(|(k, _)| k == "service")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
     if let Ok(mut s) = st.seen.lock() {
         s.push(scopes.clone());
     }
-    let auth = headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let auth = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
     let logged_in = match auth {
         None => false,
         Some(a) => {
-            let want = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}")));
+            let want = format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"))
+            );
             if a != want {
-                return (http::StatusCode::UNAUTHORIZED, "{\"details\":\"wrong credentials\"}").into_response();
+                return (
+                    http::StatusCode::UNAUTHORIZED,
+                    "{\"details\":\"wrong credentials\"}",
+                )
+                    .into_response();
             }
             true
         }
@@ -439,7 +654,10 @@ async fn token_handler(
         .filter_map(|s| {
             let mut parts = s.splitn(3, ':');
             let (t, name, actions) = (parts.next()?, parts.next()?, parts.next()?);
-            let actions: Vec<&str> = actions.split(',').filter(|a| logged_in || *a == "pull").collect();
+            let actions: Vec<&str> = actions
+                .split(',')
+                .filter(|a| logged_in || *a == "pull")
+                .collect();
             Some(serde_json::json!({"type": t, "name": name, "actions": actions}))
         })
         .collect();
@@ -451,7 +669,11 @@ async fn token_handler(
         "exp": now + 300, "nbf": now - 10, "iat": now, "jti": uuid::Uuid::new_v4().to_string(),
         "access": access,
     });
-    let signing_input = format!("{}.{}", b64(header.to_string().as_bytes()), b64(claims.to_string().as_bytes()));
+    let signing_input = format!(
+        "{}.{}",
+        b64(header.to_string().as_bytes()),
+        b64(claims.to_string().as_bytes())
+    );
     let Ok(sig) = st.key.sign(&st.rng, signing_input.as_bytes()) else {
         return (http::StatusCode::INTERNAL_SERVER_ERROR, "sign").into_response();
     };
@@ -466,13 +688,23 @@ mod tests {
 
     #[test]
     fn three_configs_answer() {
-        for kind in [RegistryKind::Plain, RegistryKind::BasicTls, RegistryKind::Token] {
+        for kind in [
+            RegistryKind::Plain,
+            RegistryKind::BasicTls,
+            RegistryKind::Token,
+        ] {
             let reg = match Registry::start(kind) {
                 Ok(r) => r,
                 Err(e) => crate::skip!("{e}"),
             };
-            let d = reg.seed_image(&format!("{}/seed/img:1", reg.host), &["linux/amd64"], &[1000]);
-            let raw = reg.skopeo_inspect(&format!("{}/seed/img:1", reg.host), true).expect("inspect");
+            let d = reg.seed_image(
+                &format!("{}/seed/img:1", reg.host),
+                &["linux/amd64"],
+                &[1000],
+            );
+            let raw = reg
+                .skopeo_inspect(&format!("{}/seed/img:1", reg.host), true)
+                .expect("inspect");
             assert_eq!(gantry_oci::digest::sha256(raw.as_bytes()), d, "{kind:?}");
             if kind == RegistryKind::Token {
                 assert!(!reg.token_requests().is_empty());
