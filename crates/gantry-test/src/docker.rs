@@ -282,11 +282,10 @@ impl ContainerStep {
             ("GITHUB_REF_TYPE", "branch".into()),
             ("GITHUB_REF_PROTECTED", "false".into()),
             ("GITHUB_SERVER_URL", "https://github.com".into()),
-            ("GITHUB_API_URL", "https://api.github.com".into()),
-            (
-                "GITHUB_GRAPHQL_URL",
-                "https://api.github.com/graphql".into(),
-            ),
+            // Tests reach loopback only: the GitHub API is a closed loopback port unless a test
+            // points it at a fake (`.env("GITHUB_API_URL", …)` with `--network host`).
+            ("GITHUB_API_URL", "http://127.0.0.1:9".into()),
+            ("GITHUB_GRAPHQL_URL", "http://127.0.0.1:9/graphql".into()),
             ("GITHUB_RUN_ID", "1234567890".into()),
             ("GITHUB_RUN_NUMBER", "42".into()),
             ("GITHUB_RUN_ATTEMPT", "1".into()),
