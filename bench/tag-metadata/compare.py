@@ -65,6 +65,21 @@ CASES = [
     ("workflow-dispatch", {"images": "x/y", "tags": "type=raw,value=feat=x-{{branch}}\ntype=ref,event=branch,suffix=-{{commit_date 'YYYY-MM-DD' tz='Europe/Paris'}}\n# comment\ntype=raw,value={{commit_date YYYY}}"}, {}),
     ("push-branch", {"images": "x/y", "tags": "type=semver,pattern={{version}},value=v2.0.0-rc.1\ntype=match,pattern=\\d+,value=build-42", "sep-tags": ",", "sep-labels": ";"}, {}),
     ("push-branch", {"tags": "type=raw,value=a\ntype=raw,value=a\ntype=raw,value=b/c"}, {"DOCKER_METADATA_SET_OUTPUT_ENV": "false"}),
+    # moment formats and zones through {{commit_date}} (the API's fixed date)
+    ("workflow-dispatch", {"tags": "type=raw,value={{commit_date 'dddd-Do-MMMM-YYYY-wo-W-Q-DDDD-gggg-GGGG-hh-A-a-k-SSS-ZZ-z' tz='America/New_York'}}\ntype=raw,value={{commit_date 'LLLL' tz='Asia/Kolkata'}}\ntype=raw,value={{commit_date 'X-x-YY-M-D-H-m-s-E-e-d-ddd-dd' tz='australia/sydney'}}"}, {}),
+    ("workflow-dispatch", {"labels": "desc=this is a \"good\" example\nbranch={{branch}}\nraw={{{branch}}}&x\nnolabel\nempty=\nZ=1\na_b=2\na-b=3", "annotations": "k=v=w"}, {}),
+    ("push-branch", {"tags": "\"type=match,\"\"pattern=\\d{1,2}\"\",value=build-123\"\ntype=match,\"pattern=\\d{1,2}\",value=build-456,group=0"}, {}),
+    ("push-tag", {"tags": "type=ref,event=tag", "flavor": "latest=true\nprefix={{tag}}-,onlatest=true"}, {}),
+    ("push-tag", {"tags": "type=raw,value={{base_ref}}-{{is_default_branch}}\ntype=raw,value=x,priority=abc\ntype=sha,priority=5000"}, {"DOCKER_METADATA_SHORT_SHA_LENGTH": "0x0a"}),
+    ("push-tag", {"images": "name=a/b,enable=false\nname=C/D\ne/f", "tags": "type=semver,pattern={{raw}}\ntype=semver,pattern={{major}}.{{minor}}.{{patch}}-{{prerelease}}"}, {}),
+    ("schedule", {"tags": "type=schedule,pattern={{date 'YYYY'}}-{{branch}}", "sep-tags": " | "}, {}),
+    ("push-branch", {"tags": "type=foo"}, {}),
+    ("push-branch", {"tags": "type=raw,value=x,enable=yes"}, {}),
+    ("push-tag", {"tags": "type=match,pattern=(unclosed"}, {}),
+    ("push-tag", {"tags": "type=sha"}, {"DOCKER_METADATA_SHORT_SHA_LENGTH": "seven"}),
+    ("push-tag", {"flavor": "latest=maybe"}, {}),
+    ("push-tag", {"tags": "type=raw,value=a\"b"}, {}),
+    ("push-tag", {"tags": "type=raw,value={{foo 'x'}}"}, {}),
 ]
 
 
@@ -116,9 +131,19 @@ def run_one(kind, program, fixture, inputs, extra, api_url):
 CREATED = re.compile(r"(org\.opencontainers\.image\.created=)[0-9T:.\-]+Z")
 
 
+def norm_value(k, v):
+    if k.lower().endswith("json") and v.startswith("{"):
+        j = json.loads(v)
+        if "org.opencontainers.image.created" in j.get("labels", {}):
+            j["labels"]["org.opencontainers.image.created"] = "<now>"
+        v = json.dumps(j)
+    v = re.sub(r'("org\.opencontainers\.image\.created": ")[^"]+', r"\1<now>", v)
+    return CREATED.sub(r"\1<now>", v)
+
+
 def norm(d):
-    return {k: CREATED.sub(r"\1<now>", re.sub(r'("org\.opencontainers\.image\.created": ")[^"]+', r"\1<now>", v))
-            for k, v in d.items() if not k.startswith("bake-file") and not k.startswith("DOCKER_METADATA_OUTPUT_BAKE_FILE") and k != "build-args"}
+    return {k: norm_value(k, v) for k, v in d.items()
+            if not k.startswith("bake-file") and not k.startswith("DOCKER_METADATA_OUTPUT_BAKE_FILE") and k != "build-args"}
 
 
 def diff(args):
@@ -127,14 +152,18 @@ def diff(args):
     for i, (fx, inputs, extra) in enumerate(CASES):
         a = run_one("upstream", args.upstream, fx, inputs, extra, url)
         b = run_one("gantry", args.gantry, fx, inputs, extra, url)
-        same = a[0] == b[0] and norm(a[1]) == norm(b[1]) and norm(a[2]) == norm(b[2]) and \
-            {k: CREATED.sub("", v) for k, v in a[3].items()} is not None and \
-            all(re.sub(r'"org\.opencontainers\.image\.created": "[^"]+"', "", a[3][k]) == re.sub(r'"org\.opencontainers\.image\.created": "[^"]+"', "", b[3].get(k, "")) for k in a[3])
-        print(f"case {i:2} {fx:22} {'SAME' if same else 'DIFF'}")
+        na, nb = norm(a[1]), norm(b[1])
+        ea, eb = norm(a[2]), norm(b[2])
+        ba = {k: norm_value("", v) for k, v in a[3].items()}
+        bb = {k: norm_value("", v) for k, v in b[3].items()}
+        same = a[0] == b[0] and na == nb and ea == eb and ba == bb
+        print(f"case {i:2} {fx:22} {'SAME' if same else 'DIFF'}  exit={a[0]}/{b[0]} tags={na.get('tags', '').splitlines()}")
         if not same:
             bad += 1
-            print("  upstream:", a[0], json.dumps(norm(a[1]), indent=1)[:3000])
-            print("  gantry:  ", b[0], json.dumps(norm(b[1]), indent=1)[:3000])
+            for name, x, y in (("output", na, nb), ("env", ea, eb), ("bake", ba, bb)):
+                for k in sorted(set(x) | set(y)):
+                    if x.get(k) != y.get(k):
+                        print(f"  {name} {k}:\n    upstream: {x.get(k)!r}\n    gantry:   {y.get(k)!r}")
     srv.shutdown()
     print(f"{len(CASES) - bad}/{len(CASES)} cases identical")
     return 1 if bad else 0
@@ -164,6 +193,8 @@ def main():
     ap.add_argument("--upstream", default="")
     ap.add_argument("-n", type=int, default=20)
     a = ap.parse_args()
+    a.gantry = os.path.abspath(a.gantry)
+    a.upstream = os.path.abspath(a.upstream) if a.upstream else ""
     sys.exit(diff(a) if a.mode == "diff" else bench(a))
 
 

@@ -473,6 +473,102 @@ fn is_raw_statement(pattern: &str) -> bool {
     Template::parse(pattern).is_ok_and(|t| t.is_single("raw"))
 }
 
+/// Translates JavaScript regex source (Annex B syntax, as V8 accepts it without the `u` flag) to
+/// the regex crate's syntax: a `{` that does not start a quantifier and a lone `}` or `]` are
+/// literals; `[` inside a class is a literal; `\d`/`\w` are ASCII-only.
+pub fn js_regex_source(src: &str) -> String {
+    let chars: Vec<char> = src.chars().collect();
+    let mut out = String::with_capacity(src.len() + 8);
+    let mut in_class = false;
+    let mut i = 0;
+    let quantifier_end = |i: usize| -> Option<usize> {
+        // `{n}`, `{n,}`, `{n,m}` starting at i
+        let mut j = i + 1;
+        let start = j;
+        while j < chars.len() && chars[j].is_ascii_digit() {
+            j += 1;
+        }
+        if j == start {
+            return None;
+        }
+        if j < chars.len() && chars[j] == ',' {
+            j += 1;
+            while j < chars.len() && chars[j].is_ascii_digit() {
+                j += 1;
+            }
+        }
+        (j < chars.len() && chars[j] == '}').then_some(j)
+    };
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '\\' {
+            match chars.get(i + 1) {
+                Some('d') => out.push_str(if in_class { "0-9" } else { "[0-9]" }),
+                Some('w') => out.push_str(if in_class {
+                    "A-Za-z0-9_"
+                } else {
+                    "[A-Za-z0-9_]"
+                }),
+                Some(&n) => {
+                    out.push('\\');
+                    out.push(n);
+                }
+                None => out.push_str("\\\\"),
+            }
+            i += 2;
+            continue;
+        }
+        if in_class {
+            match c {
+                ']' => {
+                    in_class = false;
+                    out.push(']');
+                }
+                '[' | '&' | '~' => {
+                    out.push('\\');
+                    out.push(c);
+                }
+                '-' if chars.get(i + 1) == Some(&'-') => out.push_str("\\-"),
+                _ => out.push(c),
+            }
+            i += 1;
+            continue;
+        }
+        match c {
+            '[' => {
+                in_class = true;
+                out.push('[');
+                if chars.get(i + 1) == Some(&'^') {
+                    out.push('^');
+                    i += 1;
+                }
+                if chars.get(i + 1) == Some(&']') {
+                    // `[]` never matches in JS; `[^]` matches anything.
+                    out.push_str(if out.ends_with('^') {
+                        "\\s\\S"
+                    } else {
+                        "^\\s\\S"
+                    });
+                }
+            }
+            '{' => match quantifier_end(i) {
+                Some(j) if i > 0 && !matches!(chars[i - 1], '(' | '|') => {
+                    out.extend(&chars[i..=j]);
+                    i = j;
+                }
+                _ => out.push_str("\\{"),
+            },
+            '}' | ']' => {
+                out.push('\\');
+                out.push(c);
+            }
+            _ => out.push(c),
+        }
+        i += 1;
+    }
+    out
+}
+
 /// A JavaScript regex (`/source/flags` or a plain source) as a Rust regex; `global` reported.
 fn js_regex(
     entry: &str,
@@ -488,7 +584,7 @@ fn js_regex(
         (true, Some((s, f))) if !s.is_empty() => (s.to_string(), f.to_string()),
         _ => (pattern.to_string(), String::new()),
     };
-    let mut b = regex::RegexBuilder::new(&source);
+    let mut b = regex::RegexBuilder::new(&js_regex_source(&source));
     let mut global = false;
     for f in flags.chars() {
         match f {

@@ -1015,6 +1015,26 @@ fn b24_commit_date_expression_formats_and_zones() {
 }
 
 #[test]
+fn javascript_regex_syntax_is_translated() {
+    assert_eq!(meta::js_regex_source(r"\d{1"), r"[0-9]\{1");
+    assert_eq!(
+        meta::js_regex_source(r"v(\d+){1,2}x}"),
+        r"v([0-9]+){1,2}x\}"
+    );
+    assert_eq!(meta::js_regex_source(r"[a[b]]"), r"[a\[b]\]");
+    assert_eq!(meta::js_regex_source(r"[\w-]"), r"[A-Za-z0-9_-]");
+    let c = ctx("push", "refs/tags/v1.2.3");
+    assert_eq!(
+        names(&c, &["type=match,pattern=\\d{1"], &[]),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        names(&c, &["type=match,pattern=v(?<maj>\\d),group=1"], &[]),
+        s(&["1", "latest"])
+    );
+}
+
+#[test]
 fn head_ref_expression_beyond_upstream() {
     let mut c = ctx("pull_request", "refs/pull/7/merge");
     c.head_ref = "feature/login".into();
