@@ -299,6 +299,97 @@ fn dockerfile_follows_the_container_action_rules() {
     }
 }
 
+/// The from-source build's context is an allowlist (`.dockerignore`): everything `cargo build
+/// --locked --bin gantry` reads must be in it — the workspace manifests and every file a crate
+/// pulls in with `include_str!`/`include_bytes!` — and `target/` and `.git/` must not.
+#[test]
+fn dockerignore_allowlist_keeps_what_the_source_build_reads() {
+    let text = read(&root().join(".dockerignore"));
+    let rules: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    assert_eq!(rules.first(), Some(&"*"), "an allowlist starts with `*`");
+    let allowed: Vec<String> = rules
+        .iter()
+        .filter_map(|r| r.strip_prefix('!'))
+        .map(|r| r.trim_end_matches('/').to_string())
+        .collect();
+    let kept = |rel: &Path| {
+        let rel = rel.to_string_lossy();
+        allowed
+            .iter()
+            .any(|a| rel == a.as_str() || rel.starts_with(&format!("{a}/")))
+    };
+    for needed in ["Cargo.toml", "Cargo.lock", "build.rs", "crates", "xtask"] {
+        assert!(
+            kept(Path::new(needed)),
+            "`{needed}` is not in the build context"
+        );
+    }
+    for denied in ["target", ".git"] {
+        assert!(
+            !kept(Path::new(denied)),
+            "`{denied}` must stay out of the context"
+        );
+    }
+    // `[[test]]`/`[[bin]]` paths of the root manifest must exist in the context too.
+    for p in manifest_target_paths(&read(&root().join("Cargo.toml"))) {
+        assert!(
+            kept(Path::new(&p)),
+            "Cargo.toml names `{p}`, outside the context"
+        );
+    }
+    let include = regex::Regex::new(r#"include_(?:str|bytes)!\(\s*"([^"]+)"\s*\)"#).expect("re");
+    let mut sources = Vec::new();
+    collect_rs(&root().join("crates"), &mut sources);
+    sources.push(root().join("build.rs"));
+    for src in sources {
+        let code = read(&src);
+        for c in include.captures_iter(&code) {
+            let target = src.parent().expect("dir").join(&c[1]);
+            let target = target.canonicalize().unwrap_or(target);
+            let rel = target.strip_prefix(root()).unwrap_or(&target);
+            assert!(
+                kept(rel),
+                "{} includes `{}`, which .dockerignore leaves out of the image build",
+                src.display(),
+                rel.display()
+            );
+        }
+    }
+}
+
+/// The `path = "…"` values of a Cargo manifest's target tables (`[[bin]]`, `[[test]]`).
+fn manifest_target_paths(manifest: &str) -> Vec<String> {
+    manifest
+        .lines()
+        .filter_map(|l| {
+            let rest = l
+                .trim()
+                .strip_prefix("path")?
+                .trim_start()
+                .strip_prefix('=')?;
+            Some(rest.trim().trim_matches('"').to_string())
+        })
+        .collect()
+}
+
+fn collect_rs(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            if p.file_name().is_some_and(|n| n == "target") {
+                continue;
+            }
+            collect_rs(&p, out);
+        } else if p.extension().is_some_and(|x| x == "rs") {
+            out.push(p);
+        }
+    }
+}
+
 /// gantry's own release workflow: pinned, least privilege, no expression injection, and it
 /// rewrites the action metadata to the pushed digest with the xtask.
 #[test]
