@@ -289,17 +289,13 @@ fn summarize(
         Call::Update { .. } => "chat.update",
         Call::Webhook { .. } => "incoming webhook",
     };
-    let mut rows: Vec<Vec<String>> = vec![
-        vec![
-            "Delivery".into(),
-            match (&slack.error, slack.via) {
-                (None, Some(v)) => format!("✅ {v}"),
-                (Some(e), _) => format!("⚠️ not delivered: {e}"),
-                (None, None) => "—".into(),
-            },
-        ],
-        vec!["Planned".into(), method.into()],
-    ];
+    let delivered = match (&slack.error, slack.via) {
+        (None, Some(v)) if v == method => format!("✅ {v}"),
+        (None, Some(v)) => format!("✅ {v} (instead of {method})"),
+        (Some(e), _) => format!("⚠️ not delivered: {e}"),
+        (None, None) => "—".into(),
+    };
+    let mut rows: Vec<Vec<String>> = vec![vec!["Delivery".into(), delivered]];
     if let Some(c) = &slack.channel_id {
         rows.push(vec!["Channel".into(), c.clone()]);
     }
@@ -323,9 +319,16 @@ fn summarize(
         rows.push(vec!["GitHub deployment".into(), v]);
     }
     step.summary.heading(3, "notify-slack");
-    step.summary.table(&["", ""], &rows);
+    if let Some(e) = &slack.reply_error {
+        rows.push(vec!["Thread reply".into(), format!("⚠️ {e}")]);
+    }
+    step.summary.table(&["Notification", "Result"], &rows);
     step.summary.details(
-        "Message as sent",
+        if slack.error.is_none() {
+            "Message as sent"
+        } else {
+            "Message (not delivered)"
+        },
         &format!(
             "\n```text\n{}\n```\n",
             plan.text_form.replace("```", "`\u{200b}``")

@@ -81,6 +81,9 @@ pub struct DeployInfo {
     pub now: i64,
 }
 
+/// Durations longer than this are not shown (the `ts` is not this deploy's start).
+const MAX_DURATION_SECS: f64 = 7.0 * 24.0 * 3600.0;
+
 /// Parses a Slack `ts` (`"1712345678.123456"`) into seconds.
 pub fn ts_seconds(ts: &str) -> Option<f64> {
     ts.parse::<f64>().ok().filter(|s| *s > 0.0)
@@ -161,7 +164,9 @@ impl DeployInfo {
             (true, Some(start)) => {
                 let now_f =
                     now.timestamp() as f64 + f64::from(now.timestamp_subsec_millis()) / 1000.0;
-                (now_f > start).then(|| Duration::from_secs_f64(now_f - start))
+                // A start more than a week ago is not this deploy's start (a reused `ts`).
+                (now_f > start && now_f - start < MAX_DURATION_SECS)
+                    .then(|| Duration::from_secs_f64(now_f - start))
             }
             _ => None,
         };

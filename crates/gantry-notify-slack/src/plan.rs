@@ -391,3 +391,151 @@ pub fn build(step: &Step, cfg: &Config, info: &DeployInfo) -> Result<Plan, PlanE
         notes,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use gantry_runtime::mask::Masker;
+    use gantry_runtime::{Cancel, Console, Env, OutputFormat, Step};
+
+    use super::*;
+
+    const BASE: &[(&str, &str)] = &[
+        ("GITHUB_REPOSITORY", "acme/api"),
+        ("GITHUB_SHA", "0123456789abcdef0123456789abcdef01234567"),
+        ("GITHUB_RUN_ID", "7"),
+        ("GITHUB_REF_NAME", "main"),
+        ("INPUT_TOKEN", "xoxb-test-token"),
+        ("INPUT_CHANNEL", "deploys"),
+    ];
+
+    fn plan(extra: &[(&str, &str)]) -> Plan {
+        let env = Env::from_pairs(BASE.iter().chain(extra).copied());
+        let console = Console::with_sink(Box::new(std::io::sink()), Masker::default(), false, true);
+        let step = Step::new(
+            &crate::ACTION,
+            env,
+            BTreeMap::new(),
+            console,
+            Cancel::new(),
+            OutputFormat::Runner,
+        )
+        .unwrap();
+        let cfg = Config::resolve(&step).unwrap();
+        let info = DeployInfo::gather(&step, &cfg);
+        build(&step, &cfg, &info).unwrap()
+    }
+
+    #[test]
+    fn posts_by_default() {
+        let p = plan(&[]);
+        let v = serde_json::to_value(&p).unwrap();
+        assert_eq!(v["mode"], "web-api");
+        assert_eq!(v["call"]["method"], "chat.postMessage");
+        assert_eq!(v["call"]["body"]["channel"], "deploys");
+        assert!(p.reply.is_none() && p.webhook_fallback.is_none() && p.deployment.is_none());
+    }
+
+    #[test]
+    fn failed_update_with_mentions_replies_in_the_thread() {
+        let p = plan(&[
+            ("INPUT_TS", "1700000000.000100"),
+            ("INPUT_STATUS", "failure"),
+            ("INPUT_MENTION-ON-FAILURE", "U0123ABCD"),
+        ]);
+        let v = serde_json::to_value(&p).unwrap();
+        assert_eq!(v["call"]["method"], "chat.update");
+        assert_eq!(
+            v["call"]["channel"], "deploys",
+            "resolved to an id at execution"
+        );
+        let r = p.reply.unwrap();
+        assert!(r.thread_ts.is_none() && !r.broadcast);
+        assert!(r.body["text"].as_str().unwrap().starts_with("<@U0123ABCD>"));
+        // No reply without mentions, or when it worked.
+        assert!(
+            plan(&[
+                ("INPUT_TS", "1700000000.000100"),
+                ("INPUT_STATUS", "failure")
+            ])
+            .reply
+            .is_none()
+        );
+        assert!(
+            plan(&[
+                ("INPUT_TS", "1700000000.000100"),
+                ("INPUT_STATUS", "success"),
+                ("INPUT_MENTION-ON-FAILURE", "U0123ABCD")
+            ])
+            .reply
+            .is_none()
+        );
+    }
+
+    #[test]
+    fn thread_replies_broadcast_failures_unless_told() {
+        let p = plan(&[
+            ("INPUT_THREAD-TS", "1700000000.000100"),
+            ("INPUT_STATUS", "failure"),
+        ]);
+        let Call::Post { body } = &p.call else {
+            panic!("post expected")
+        };
+        assert_eq!(body["thread_ts"], "1700000000.000100");
+        assert_eq!(body["reply_broadcast"], true);
+        let p = plan(&[
+            ("INPUT_THREAD-TS", "1700000000.000100"),
+            ("INPUT_STATUS", "failure"),
+            ("INPUT_REPLY-BROADCAST", "false"),
+        ]);
+        let Call::Post { body } = &p.call else {
+            panic!("post expected")
+        };
+        assert_eq!(body["reply_broadcast"], false);
+    }
+
+    #[test]
+    fn webhook_mode_and_fallback() {
+        let p = plan(&[(
+            "INPUT_WEBHOOK-URL",
+            "https://hooks.slack.com/services/T/B/x",
+        )]);
+        assert!(p.webhook_fallback.is_some());
+        let p = plan(&[
+            ("INPUT_TOKEN", ""),
+            (
+                "INPUT_WEBHOOK-URL",
+                "https://hooks.slack.com/services/T/B/x",
+            ),
+            ("INPUT_TS", "1700000000.000100"),
+        ]);
+        assert_eq!(p.mode, "webhook");
+        assert!(matches!(p.call, Call::Webhook { .. }));
+        assert!(p.notes[0].contains("cannot update"));
+    }
+
+    #[test]
+    fn deployment_states_follow_the_status() {
+        let dep = |status: &str| {
+            plan(&[
+                ("INPUT_GITHUB-DEPLOYMENT", "true"),
+                ("INPUT_ENVIRONMENT", "production"),
+                ("INPUT_GITHUB-TOKEN", "ghs_x"),
+                ("INPUT_STATUS", status),
+            ])
+            .deployment
+            .unwrap()
+        };
+        assert_eq!(dep("started").state, State::InProgress);
+        let s = dep("success");
+        assert_eq!(s.state, State::Success);
+        assert!(s.mark_superseded && s.production);
+        assert_eq!(
+            s.log_url.as_deref(),
+            Some("https://github.com/acme/api/actions/runs/7")
+        );
+        assert_eq!(dep("failure").state, State::Failure);
+        assert_eq!(dep("cancelled").state, State::Error);
+    }
+}
