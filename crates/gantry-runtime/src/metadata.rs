@@ -75,9 +75,44 @@ pub struct SharedInputConflict {
     pub reason: String,
 }
 
-/// Input names that several actions share with deliberately different descriptions but the same
-/// meaning. Anything else shared must have the same description.
-pub const SAME_MEANING: &[&str] = &["github-token", "dry-run", "timeout"];
+/// Input names that several actions share with the same meaning, described from each action's
+/// point of view (so the texts differ). Anything else shared must have the same description.
+pub const SAME_MEANING: &[&str] = &[
+    "github-token",
+    "dry-run",
+    "timeout",
+    "release-id",
+    "rollback",
+    "rollback-on-failure",
+    "rollback-to",
+    "environment",
+];
+
+/// Input names that mean different things in different actions because each action keeps the
+/// name of the upstream tool it replaces (users paste their existing `with:` blocks). The root
+/// dispatcher documents each meaning per command.
+pub const UPSTREAM_PARITY: &[(&str, &str)] = &[
+    (
+        "context",
+        "metadata-action: `workflow`|`git`; build-push-action: the build context path",
+    ),
+    (
+        "tags",
+        "metadata-action: tag rules; build-push-action: the image references to push",
+    ),
+    (
+        "labels",
+        "metadata-action: extra labels to compute; build-push-action: labels to set",
+    ),
+    (
+        "annotations",
+        "metadata-action: extra annotations to compute; build-push-action: annotations to set",
+    ),
+    (
+        "images",
+        "metadata-action: image names to tag; kustomize `images:` overrides for kustomize-deploy",
+    ),
+];
 
 /// Checks that an input name shared by several actions means the same thing in each (same kind,
 /// same secrecy, same description unless listed in [`SAME_MEANING`]).
@@ -114,6 +149,7 @@ pub fn shared_input_conflicts(specs: &[&ActionSpec]) -> Vec<SharedInputConflict>
                 reason: "secret in one, not in another".into(),
             });
         } else if !SAME_MEANING.contains(&name)
+            && !UPSTREAM_PARITY.iter().any(|(n, _)| *n == name)
             && users
                 .iter()
                 .any(|(_, i)| i.description != first.description)
@@ -154,12 +190,7 @@ pub fn render_root_action_yml(specs: &[&ActionSpec], image: &str) -> String {
                 continue;
             }
             seen.push(i.name);
-            let users: Vec<&str> = specs
-                .iter()
-                .filter(|s| s.all_inputs().any(|j| j.name == i.name))
-                .map(|s| s.name)
-                .collect();
-            let desc = format!("[{}] {}", users.join(", "), i.description);
+            let desc = per_command_description(specs, i.name);
             input_yml(
                 &mut y,
                 &InputSpec {
@@ -201,6 +232,24 @@ pub fn render_root_action_yml(specs: &[&ActionSpec], image: &str) -> String {
         q(image)
     ));
     y
+}
+
+/// `[a, b] text` when every command describes the input alike, else `[a] text [b] other`.
+fn per_command_description(specs: &[&ActionSpec], name: &str) -> String {
+    let mut groups: Vec<(&str, Vec<&str>)> = Vec::new();
+    for s in specs {
+        if let Some(i) = s.all_inputs().find(|j| j.name == name) {
+            match groups.iter_mut().find(|(d, _)| *d == i.description) {
+                Some((_, users)) => users.push(s.name),
+                None => groups.push((i.description, vec![s.name])),
+            }
+        }
+    }
+    groups
+        .iter()
+        .map(|(d, users)| format!("[{}] {d}", users.join(", ")))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn md(s: &str) -> String {
