@@ -317,13 +317,13 @@ mod tests {
     use crate::action::{InputKind, OutputSpec};
 
     static A_IN: &[InputSpec] = &[
-        InputSpec::new("context", InputKind::String, "git or workflow"),
+        InputSpec::new("user", InputKind::String, "git or workflow"),
         InputSpec::new("github-token", InputKind::String, "token")
             .action_default("${{ github.token }}")
             .secret(),
     ];
     static B_IN: &[InputSpec] = &[
-        InputSpec::new("context", InputKind::String, "kube context"),
+        InputSpec::new("user", InputKind::String, "kube context"),
         InputSpec::new("github-token", InputKind::String, "token for deployments").secret(),
     ];
     static OUT: &[OutputSpec] = &[OutputSpec::new("digest", "the digest")];
@@ -352,7 +352,7 @@ mod tests {
     fn conflicting_shared_names_are_found() {
         let c = shared_input_conflicts(&[&A, &B]);
         assert_eq!(c.len(), 1);
-        assert_eq!(c[0].name, "context");
+        assert_eq!(c[0].name, "user");
     }
 
     #[test]
@@ -363,7 +363,8 @@ mod tests {
         assert!(y.contains("entrypoint: /usr/local/bin/gantry"));
         assert!(y.contains("args:\n    - \"a\""));
         let root = render_root_action_yml(&[&A, &B], "Dockerfile");
-        assert!(root.contains("[a, b] git or workflow"));
+        assert!(root.contains("[a] git or workflow [b] kube context"));
+        assert!(root.contains("[a, b] the digest"));
         assert!(!root.contains("default:"));
     }
 
@@ -371,7 +372,7 @@ mod tests {
     fn readme_update_replaces_between_markers() {
         let r = "x\n<!-- generated:a:start -->\nold\n<!-- generated:a:end -->\ny";
         let n = update_readme(r, &[&A]).unwrap();
-        assert!(n.contains("| `context` | no |  | git or workflow |"));
+        assert!(n.contains("| `user` | no |  | git or workflow |"));
         assert!(!n.contains("old"));
         assert!(update_readme("none", &[&A]).is_err());
     }
