@@ -152,6 +152,10 @@ fn on_path(step: &Step, cmd: &str) -> bool {
 
 /// Builds the client and checks that the server answers and accepts the credentials.
 pub async fn connect(step: &Step, cfg: &Config) -> Result<Cluster, ClusterError> {
+    // Several TLS backends are linked into the binary; pick one explicitly (an error only means
+    // one is installed already).
+    // See: <https://docs.rs/rustls/latest/rustls/crypto/struct.CryptoProvider.html#using-the-per-process-default-cryptoprovider>
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let (config, default_ns) = match kubeconfig_from(step, cfg)? {
         Some((kc, source_name)) => {
             let ctx_name = cfg

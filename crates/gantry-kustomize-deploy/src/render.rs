@@ -146,11 +146,18 @@ pub async fn render(
     let out = match exec.run(&cmd).await {
         Ok(o) => o,
         Err(ExecError::Failed { stderr, .. }) => {
-            return Err(RenderError::Kustomize(parse_failure(
-                &stderr,
-                dir.path(),
-                workspace,
-            )));
+            let mut f = parse_failure(&stderr, dir.path(), workspace);
+            if f.file.is_none() {
+                f.file = relative_file(&f.message, overlay, workspace);
+            }
+            // kustomize retries a resource as a directory and reports both attempts; keep the
+            // innermost cause and show paths relative to the workspace.
+            if let Some(i) = f.message.rfind("accumulating resources from ") {
+                f.message = f.message[i..].to_string();
+            }
+            let ws = format!("{}/", workspace.display());
+            f.message = f.message.replace(&ws, "");
+            return Err(RenderError::Kustomize(f));
         }
         Err(ExecError::NotFound { program }) => return Err(RenderError::NotFound(program)),
         Err(e) => return Err(RenderError::Exec(e)),
@@ -180,6 +187,49 @@ pub fn parse_docs(text: &str) -> Result<Vec<Value>, String> {
         }
     }
     Ok(out)
+}
+
+/// kustomize names files relative to the kustomization that lists them (`in File: x.yaml`);
+/// find such a file under the overlay and its parents' resources.
+fn relative_file(message: &str, overlay: &Path, workspace: &Path) -> Option<String> {
+    let name = message
+        .split("File: ")
+        .nth(1)?
+        .split_whitespace()
+        .next()?
+        .trim_matches(['\'', '"', ',']);
+    let mut candidates = vec![overlay.join(name)];
+    // Also look one level into resources the overlay lists (bases).
+    for entry in walk(overlay, 4) {
+        if entry.ends_with(name) {
+            candidates.push(entry);
+        }
+    }
+    let found = candidates.into_iter().find(|p| p.is_file())?;
+    Some(
+        found
+            .strip_prefix(workspace)
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_else(|_| found.to_string_lossy().into_owned()),
+    )
+}
+
+fn walk(dir: &Path, depth: usize) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if depth == 0 {
+        return out;
+    }
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p, depth - 1));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
 }
 
 /// Extracts file and line from a kustomize error message.
@@ -271,5 +321,23 @@ mod tests {
             Path::new("/ws"),
         );
         assert_eq!(f.line, Some(7));
+    }
+}
+
+#[cfg(test)]
+mod file_tests {
+    use super::*;
+
+    #[test]
+    fn relative_file_is_found_under_the_overlay() {
+        let ws = tempfile::tempdir().expect("tmp");
+        let ov = ws.path().join("broken");
+        std::fs::create_dir_all(&ov).expect("mkdir");
+        std::fs::write(ov.join("deployment.yaml"), "x").expect("write");
+        let msg = "accumulating resources from 'deployment.yaml': MalformedYAMLError: yaml: line 4: did not find expected key in File: deployment.yaml";
+        assert_eq!(
+            relative_file(msg, &ov, ws.path()).as_deref(),
+            Some("broken/deployment.yaml")
+        );
     }
 }

@@ -385,7 +385,19 @@ pub async fn wait_all(
             let key = (w.kind.clone(), w.namespace.clone(), w.name.clone());
             let Some(obj) = objs.get(&key) else { continue };
             let mut p = evaluate(&w.kind, obj);
-            if let Progress::Waiting(_) = p {
+            // Pods are judged only once the controller has observed this generation: before
+            // that, "new revision" still means the previous one.
+            let observed = obj
+                .pointer("/status/observedGeneration")
+                .and_then(Value::as_i64)
+                .unwrap_or(0)
+                >= obj
+                    .pointer("/metadata/generation")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(0);
+            if let Progress::Waiting(_) = p
+                && (observed || w.kind == "Job")
+            {
                 let mut bad: Vec<String> = pods
                     .values()
                     .filter(|pod| {

@@ -1534,6 +1534,26 @@ fn patch(
     ok_json(200, &out)
 }
 
+/// Standard base64 of `s` (kubeconfigs are stored that way in CI secrets).
+pub fn base64(s: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+/// Where the real kubectl is on this machine (the google-cloud-sdk 1.32 binary, then `kubectl` on
+/// PATH), or None.
+pub fn kubectl() -> Option<String> {
+    [
+        "/usr/lib/google-cloud-sdk/bin/kubectl.1.32",
+        "/usr/local/bin/kubectl",
+        "/usr/bin/kubectl",
+    ]
+    .iter()
+    .find(|p| std::path::Path::new(p).is_file())
+    .map(|p| p.to_string())
+    .or_else(|| crate::have_program("kubectl").then(|| "kubectl".to_string()))
+}
+
 /// Decodes `metadata.managedFields` managers of an object as (manager, operation) pairs.
 pub fn managers_of(obj: &Value) -> Vec<(String, String)> {
     obj["metadata"]["managedFields"]
