@@ -33,7 +33,7 @@ pub static INPUTS: &[InputSpec] = &[
     InputSpec::new("token", InputKind::String, "Slack bot token (`xoxb-…`, scope `chat:write`) for the Web API: needed to update a message, reply in a thread and get `ts`. Masked.").secret(),
     InputSpec::new("channel", InputKind::String, "Channel id (`C0123456`, preferred) or name (`deploys`). With `ts`, a name is resolved to its id first (needs `channels:read`).")
         .aliases(&["channel-id", "channel_id"]),
-    InputSpec::new("status", InputKind::String, "Deploy status: `started`, `success`, `failure` or `cancelled` (`${{ job.status }}` works). Sets the colour, emoji and wording.").default("started"),
+    InputSpec::new("status", InputKind::String, "Deploy status: `started`, `success`, `failure` or `cancelled` (pass the `job.status` expression). Sets the colour, emoji and wording.").default("started"),
     InputSpec::new("ts", InputKind::String, "Update this message (the `ts` output of the step that posted it) with `chat.update` instead of posting a new one; the duration is computed from it.")
         .aliases(&["update-ts"]),
     InputSpec::new("thread-ts", InputKind::String, "Reply in the thread of this message (a parent's `ts`). With `ts`, a short status reply goes to this thread after the update.")
@@ -43,7 +43,7 @@ pub static INPUTS: &[InputSpec] = &[
         .secret()
         .aliases(&["webhook"]),
     InputSpec::new("payload", InputKind::String, "A raw message (JSON or YAML: `text`, `blocks`, `attachments`…) instead of the default deploy message. `{{ github.sha }}`, `{{ env.NAME }}`, `{{ status }}`… are replaced after parsing."),
-    InputSpec::new("payload-file", InputKind::Path, "A file holding the raw message (JSON or YAML), as `payload`. Also expands `${{ github.* }}` and `${{ env.* }}` like slackapi's `payload-templated`.")
+    InputSpec::new("payload-file", InputKind::Path, "A file holding the raw message (JSON or YAML), as `payload`. Also expands slackapi's `payload-templated` placeholders (`github.*` and `env.*` with a leading `$`).")
         .aliases(&["payload-file-path"]),
     InputSpec::new("title", InputKind::String, "Headline instead of \"Deploying <repository> to <environment>\" (the status word is appended)."),
     InputSpec::new("environment", InputKind::String, "Deployment environment name (`production`), shown in the message and used for GitHub Deployments."),
@@ -51,7 +51,7 @@ pub static INPUTS: &[InputSpec] = &[
     InputSpec::new("image", InputKind::String, "Image reference shown in the message (e.g. the `tags` output of tag-metadata)."),
     InputSpec::new("digest", InputKind::String, "Image digest shown in the message (e.g. the `digest` output of build-image)."),
     InputSpec::new("release-id", InputKind::String, "Release id shown in the message (e.g. the `release-id` output of ssh-release)."),
-    InputSpec::new("job-url", InputKind::String, "Link to the job's log, shown as a button (e.g. `${{ github.server_url }}/${{ github.repository }}/actions/runs/${{ github.run_id }}/job/${{ job.check_run_id }}`)."),
+    InputSpec::new("job-url", InputKind::String, "Link to the job's log, shown as a button (built from `github.server_url`, `github.repository`, `github.run_id` and `job.check_run_id`)."),
     InputSpec::new("mention-on-failure", InputKind::List, "Who to mention when `status` is `failure`: user ids (`U0123456`), user-group ids (`S0123456`), handles (`@oncall`), `here`; comma or newline separated."),
     InputSpec::new("fail-on-error", InputKind::Bool, "Fail the step when the notification cannot be delivered. By default a delivery failure is a warning, so a broken Slack never fails a deploy.")
         .default("false")
