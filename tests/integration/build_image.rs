@@ -698,3 +698,254 @@ fn multi_target_failure_reports_which_registry_failed() {
     ctx.input("continue-on-registry-error", "true");
     ctx.run("build-image").assert_success();
 }
+
+fn fixtures() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/build-image")
+}
+
+/// A `PATH` whose `docker` is the recording fake.
+fn fake_docker(ctx: &TestContext) -> (String, std::path::PathBuf) {
+    let bin = ctx.root().join("fakebin");
+    std::fs::create_dir_all(&bin).expect("mkdir");
+    std::fs::copy(fixtures().join("fake-docker.sh"), bin.join("docker")).expect("copy");
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    (path, ctx.root().join("docker-argv.log"))
+}
+
+fn argv_of(log: &std::path::Path) -> Vec<Vec<String>> {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    text.split("--\n")
+        .filter(|c| !c.trim().is_empty())
+        .map(|c| c.lines().map(str::to_string).collect())
+        .collect()
+}
+
+#[test]
+fn build_drives_buildx_like_build_push_action_and_reads_the_metadata_file() {
+    let mut ctx = TestContext::new();
+    let (path, log) = fake_docker(&ctx);
+    ctx.env("PATH", &path)
+        .env("FAKE_DOCKER_LOG", &log.display().to_string())
+        .input("context", ".")
+        .input("file", "docker/Dockerfile")
+        .input("platforms", "linux/amd64,linux/arm64")
+        .input("build-args", "VERSION=1.2.3\nCOMMIT=abc123")
+        .input("labels", "org.opencontainers.image.version=1.2.3")
+        .input("tags", "ghcr.io/acme/api:1.2.3,ghcr.io/acme/api:latest")
+        .input("target", "runtime")
+        .input("cache-from", "type=gha")
+        .input("cache-to", "type=gha,mode=max")
+        .input("secrets", "NPM_TOKEN=npm_supersecret")
+        .input("push", "true");
+    let r = ctx.run("build-image");
+    r.assert_success();
+    let calls = argv_of(&log);
+    let build = calls
+        .iter()
+        .find(|c| c.get(1).map(String::as_str) == Some("build"))
+        .expect("buildx build call");
+    let joined = build.join(" ");
+    for want in [
+        "buildx build",
+        "--build-arg VERSION=1.2.3",
+        "--build-arg COMMIT=abc123",
+        "--cache-from type=gha",
+        "--cache-to type=gha,mode=max",
+        "--file docker/Dockerfile",
+        "--label org.opencontainers.image.version=1.2.3",
+        "--platform linux/amd64,linux/arm64",
+        "--tag ghcr.io/acme/api:1.2.3",
+        "--tag ghcr.io/acme/api:latest",
+        "--target runtime",
+        "--metadata-file",
+        "--iidfile",
+        "--push",
+    ] {
+        assert!(joined.contains(want), "missing `{want}` in {joined}");
+    }
+    assert_eq!(build.last().map(String::as_str), Some("."), "context last");
+    assert!(
+        !joined.contains("npm_supersecret"),
+        "secret values never in argv: {joined}"
+    );
+    assert!(joined.contains("--secret id=NPM_TOKEN,src="), "{joined}");
+    assert_eq!(
+        std::fs::read_to_string(format!("{}.secret", log.display())).expect("secret file read"),
+        "npm_supersecret"
+    );
+    assert!(
+        !joined.contains("provenance") && !joined.contains("type=sbom"),
+        "attestations are opt-in: {joined}"
+    );
+    let d2 = format!("sha256:{}", "2".repeat(64));
+    assert_eq!(r.output("digest"), Some(d2.as_str()));
+    assert_eq!(
+        r.output("imageid"),
+        Some(format!("sha256:{}", "1".repeat(64)).as_str())
+    );
+    let meta: serde_json::Value =
+        serde_json::from_str(r.output("metadata").expect("metadata")).expect("json");
+    assert_eq!(meta["buildx.build.ref"], "builder/builder0/abc");
+    assert_eq!(
+        r.output("image-refs"),
+        Some(format!("ghcr.io/acme/api@{d2}").as_str())
+    );
+}
+
+#[test]
+fn build_failure_reports_the_last_buildx_error_line() {
+    let mut ctx = TestContext::new();
+    let (path, log) = fake_docker(&ctx);
+    ctx.env("PATH", &path)
+        .env("FAKE_DOCKER_LOG", &log.display().to_string())
+        .env("FAKE_DOCKER_FAIL", "1")
+        .input("tags", "ghcr.io/acme/api:1");
+    let r = ctx.run("build-image");
+    r.assert_exit(1);
+    assert!(
+        r.error_lines().join("\n").contains("failed to solve"),
+        "{}",
+        r.stdout
+    );
+}
+
+/// Makes `gantry-test/busybox:1` from the busybox-static binary (no pulls).
+fn busybox_base() -> Result<(), String> {
+    let ok = std::process::Command::new("docker")
+        .args(["image", "inspect", "gantry-test/busybox:1"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if ok {
+        return Ok(());
+    }
+    let bb = ["/bin/busybox", "/usr/bin/busybox"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .ok_or("busybox-static is not installed")?;
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let root = dir.path().join("rootfs");
+    for d in ["bin", "etc", "tmp", "usr/local/bin"] {
+        std::fs::create_dir_all(root.join(d)).map_err(|e| e.to_string())?;
+    }
+    std::fs::copy(bb, root.join("bin/busybox")).map_err(|e| e.to_string())?;
+    for applet in ["sh", "sed", "mkdir", "chmod", "cat", "echo", "ls"] {
+        std::os::unix::fs::symlink("busybox", root.join("bin").join(applet))
+            .map_err(|e| e.to_string())?;
+    }
+    std::fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n")
+        .map_err(|e| e.to_string())?;
+    std::fs::write(root.join("etc/group"), "root:x:0:\n").map_err(|e| e.to_string())?;
+    let tar = std::process::Command::new("tar")
+        .arg("-C")
+        .arg(&root)
+        .args(["-cf", "-", "."])
+        .output()
+        .map_err(|e| e.to_string())?;
+    let mut child = std::process::Command::new("docker")
+        .args([
+            "import",
+            "-c",
+            "ENV PATH=/usr/local/bin:/bin",
+            "-",
+            "gantry-test/busybox:1",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .ok_or("stdin")?
+        .write_all(&tar.stdout)
+        .map_err(|e| e.to_string())?;
+    let st = child.wait().map_err(|e| e.to_string())?;
+    if st.success() {
+        Ok(())
+    } else {
+        Err("docker import failed".into())
+    }
+}
+
+#[test]
+fn build_with_the_classic_builder_pushes_with_our_client() {
+    let docker_ok = std::process::Command::new("docker")
+        .arg("info")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !docker_ok {
+        gantry_test::skip!(
+            "no Docker engine answers on this machine (start one with `dockerd --bridge=none --iptables=false`)"
+        );
+    }
+    if let Err(e) = busybox_base() {
+        gantry_test::skip!("cannot make a local base image: {e}");
+    }
+    let Some(reg) = start(RegistryKind::Plain) else {
+        return;
+    };
+    let mut ctx = TestContext::new();
+    // Only docker itself on PATH has no buildx plugin here; hide any buildx to force the classic path.
+    ctx.env(
+        "DOCKER_CONFIG",
+        &ctx.root().join("docker-config").display().to_string(),
+    )
+    .input("context", &fixtures().display().to_string())
+    .input(
+        "build-args",
+        "VERSION=1.2.3\nCOMMIT=abc123\nBUILD_DATE=2026-01-01T00:00:00Z",
+    )
+    .input("network", "none")
+    .input("tags", &format!("{}/acme/app:1.2.3", reg.host))
+    .input("push", "true");
+    let r = ctx.run("build-image");
+    if r.stdout.contains("buildx") && !r.stdout.contains("classic builder") {
+        gantry_test::skip!(
+            "docker buildx is installed here; the classic path is covered only without it"
+        );
+    }
+    r.assert_success();
+    let digest = r.output("digest").expect("digest");
+    let raw = reg
+        .skopeo_inspect(&format!("{}/acme/app:1.2.3", reg.host), true)
+        .expect("inspect");
+    assert_eq!(sha256(raw.as_bytes()), digest);
+    let mut cmd = std::process::Command::new("skopeo");
+    cmd.args(["inspect", "--config", "--raw", "--tls-verify=false"])
+        .arg(format!("docker://{}/acme/app:1.2.3", reg.host));
+    let cfg: serde_json::Value =
+        serde_json::from_slice(&cmd.output().expect("skopeo").stdout).expect("config");
+    assert_eq!(cfg["config"]["User"], "10001:10001");
+    assert_eq!(
+        cfg["config"]["Labels"]["org.opencontainers.image.version"],
+        "1.2.3"
+    );
+    assert!(cfg["config"]["Healthcheck"].is_object(), "{cfg}");
+    let id = r.output("imageid").expect("imageid");
+    let inspect = std::process::Command::new("docker")
+        .args(["image", "inspect", "--format", "{{.Id}}"])
+        .arg(format!("{}/acme/app:1.2.3", reg.host))
+        .output()
+        .expect("docker");
+    assert_eq!(
+        String::from_utf8_lossy(&inspect.stdout).trim(),
+        id,
+        "imageid is the engine's image id"
+    );
+    // Pushing the same build again uploads nothing.
+    let r2 = ctx.run("build-image");
+    r2.assert_success();
+    assert_eq!(
+        report(&r2)["targets"][0]["uploaded_bytes"],
+        0,
+        "{}",
+        r2.output("report").unwrap_or("")
+    );
+}

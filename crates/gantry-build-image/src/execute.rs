@@ -84,7 +84,7 @@ pub(crate) async fn describe(
     Ok(rows)
 }
 
-fn finish_targets(
+pub(crate) fn finish_targets(
     step: &mut Step,
     cfg: &Config,
     report: &mut Report,

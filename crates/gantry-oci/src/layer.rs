@@ -276,6 +276,44 @@ pub fn build_layer(
     })
 }
 
+/// Compresses an existing tar (e.g. a layer from `docker save`) with the pinned gzip settings,
+/// hashing both sides; never holds it in memory.
+pub fn compress_tar(tar_path: &Path, level: u32, out: &Path) -> Result<BuiltLayer, Error> {
+    let mut src = std::fs::File::open(tar_path).map_err(|e| Error::io(tar_path.display(), e))?;
+    let file = std::fs::File::create(out).map_err(|e| Error::io(out.display(), e))?;
+    let gz_hash = HashWriter {
+        inner: std::io::BufWriter::with_capacity(256 * 1024, file),
+        hasher: Hasher::new(),
+    };
+    let gz = flate2::GzBuilder::new()
+        .mtime(0)
+        .operating_system(255)
+        .write(gz_hash, flate2::Compression::new(level));
+    let mut tar_hash = HashWriter {
+        inner: gz,
+        hasher: Hasher::new(),
+    };
+    std::io::copy(&mut src, &mut tar_hash).map_err(|e| Error::io(tar_path.display(), e))?;
+    let tar_size = tar_hash.hasher.len();
+    let diff_id = tar_hash.hasher.finish();
+    let gz_hash = tar_hash
+        .inner
+        .finish()
+        .map_err(|e| Error::io(out.display(), e))?;
+    let size = gz_hash.hasher.len();
+    let digest = gz_hash.hasher.finish();
+    let mut w = gz_hash.inner;
+    w.flush().map_err(|e| Error::io(out.display(), e))?;
+    Ok(BuiltLayer {
+        path: out.to_path_buf(),
+        digest,
+        diff_id,
+        size,
+        tar_size,
+        entries: 0,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
