@@ -7,6 +7,7 @@ pub mod docker; // the runner's `docker run` replayed against the locally built 
 pub mod kube; // fake Kubernetes API server (kustomize-deploy)
 mod net;
 pub mod slack; // fake Slack Web API + incoming webhook (notify-slack)
+pub mod github; // fake GitHub repository API: repos, commits, paginated tags (tag-metadata)
 pub mod github_deployments; // fake GitHub deployments API (notify-slack)
 pub mod faultproxy; // fault-injecting HTTP proxy in front of a registry (build-image retries)
 pub mod registry; // docker-registry on loopback: plain, Basic+TLS, token auth (build-image)
