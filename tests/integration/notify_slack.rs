@@ -790,3 +790,63 @@ fn github_deployment_start_then_success_marks_the_previous_inactive() {
         r.stdout
     );
 }
+
+#[test]
+fn sigterm_during_a_rate_limit_wait_exits_promptly() {
+    let slack = FakeSlack::start();
+    slack.fault("chat.postMessage", Fault::RateLimit(25));
+    let c = ctx(&slack);
+    let mut child = c
+        .command("notify-slack")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the first (rate-limited) request arrived, then cancel like the runner does.
+    let t0 = std::time::Instant::now();
+    while slack.requests_to("chat.postMessage").is_empty() && t0.elapsed() < Duration::from_secs(10)
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    #[allow(clippy::disallowed_methods)] // test: deliver SIGTERM as the runner does
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let sent = std::time::Instant::now();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        sent.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        sent.elapsed()
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(
+        slack.requests_to("chat.postMessage").len(),
+        1,
+        "no post after cancel"
+    );
+}
+
+#[test]
+fn webhook_rate_limit_is_retried() {
+    let slack = FakeSlack::start();
+    slack.fault("webhook", Fault::RateLimit(1));
+    let mut c = TestContext::new();
+    c.env_file(&fixture("runner.env"));
+    c.input("webhook-url", &slack.webhook_url());
+    let r = c.run("notify-slack");
+    r.assert_success();
+    assert_eq!(r.output("ok"), Some("true"), "{}", r.stdout);
+    let reqs = slack.requests_to("webhook");
+    assert_eq!(reqs.len(), 2);
+    assert!(reqs[1].at.duration_since(reqs[0].at) >= Duration::from_millis(990));
+    assert_eq!(slack.messages().len(), 1);
+}

@@ -383,8 +383,19 @@ impl Config {
                 second: "environment".into(),
                 reason: "a GitHub deployment needs an `environment` name".into(),
             })?;
+            // On a laptop there is no `${{ github.token }}` default: `GITHUB_TOKEN`/`GH_TOKEN` do.
+            let from_env = || {
+                ["GITHUB_TOKEN", "GH_TOKEN"]
+                    .iter()
+                    .find_map(|k| step.env.get(k))
+                    .map(|t| {
+                        step.console.add_mask(t);
+                        Secret::new(t)
+                    })
+            };
             let token = inputs
                 .secret("github-token")
+                .or_else(from_env)
                 .ok_or_else(|| InputError::Required {
                     name: "github-token".into(),
                 })?;
