@@ -489,6 +489,7 @@ fn strict_mode_turns_surprises_into_errors() {
 #[test]
 fn laptop_cli_mode_takes_the_context_from_flags() {
     let mut c = TestContext::laptop();
+    c.env_file(&fixtures().join("no-env/env"));
     c.env("SOURCE_DATE_EPOCH", EPOCH)
         .arg("--images")
         .arg("ghcr.io/acme/api")

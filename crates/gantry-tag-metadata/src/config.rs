@@ -132,9 +132,15 @@ impl Config {
             ));
         }
         let flavor = tags::parse_flavor(&flavor_lines, strict).map_err(entry_err)?;
+        // `core.getInput(name, {trimWhitespace: false}) || "\n"`: a whitespace-only separator
+        // is kept; only an empty one falls back to a newline.
         let sep = |name: &str| {
             inputs
                 .string_untrimmed(name)
+                .or_else(|| {
+                    env.raw(&gantry_runtime::inputs::env_name(name))
+                        .map(str::to_string)
+                })
                 .filter(|s| !s.is_empty())
                 .unwrap_or_else(|| "\n".to_string())
         };

@@ -58,11 +58,11 @@ impl Result {
         let labels = labels::compute(ctx, &defaults, "labels", &cfg.labels)?;
         let annotations_raw = labels::compute(ctx, &defaults, "annotations", &cfg.annotations)?;
         let annotations = labels::with_levels(&annotations_raw, &cfg.annotation_levels);
-        let short_sha = if ctx.sha.is_empty() {
-            String::new()
-        } else {
-            ctx.short_sha()?
-        };
+        // Upstream fails on a bad DOCKER_METADATA_SHORT_SHA_LENGTH only when a short SHA is
+        // rendered; `build-args` is ours, so it falls back to 7 characters instead.
+        let short_sha = ctx
+            .short_sha()
+            .unwrap_or_else(|_| ctx.sha.chars().take(7).collect());
         Ok(Self {
             computed,
             labels,

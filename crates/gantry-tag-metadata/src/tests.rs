@@ -904,7 +904,11 @@ fn b20_separators_are_not_trimmed_and_empty_means_newline() {
     use gantry_runtime::mask::Masker;
     use gantry_runtime::{Console, Env, Inputs};
     let console = Console::with_sink(Box::new(std::io::sink()), Masker::default(), false, true);
-    let env = Env::from_pairs([("INPUT_SEP-TAGS", " , "), ("INPUT_SEP-LABELS", "")]);
+    let env = Env::from_pairs([
+        ("INPUT_SEP-TAGS", " , "),
+        ("INPUT_SEP-LABELS", ""),
+        ("INPUT_SEP-ANNOTATIONS", " "),
+    ]);
     let inputs = Inputs::new(
         Some(&crate::ACTION),
         Default::default(),
@@ -914,7 +918,7 @@ fn b20_separators_are_not_trimmed_and_empty_means_newline() {
     let cfg = crate::Config::resolve(&inputs, &env).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(cfg.sep_tags, " , ");
     assert_eq!(cfg.sep_labels, "\n");
-    assert_eq!(cfg.sep_annotations, "\n");
+    assert_eq!(cfg.sep_annotations, " ");
 }
 
 #[test]
@@ -950,6 +954,23 @@ fn b22_short_sha_length_changes_sha_expression_and_must_be_a_number() {
         names(&c, &["type=raw,value=no-sha-here"], &[]),
         s(&["no-sha-here"])
     );
+    // build-args (ours) falls back to 7 characters instead of failing.
+    let r = crate::outputs::Result::compute(&test_config(), &c, &repo(), None);
+    assert!(r.is_ok_and(|r| r.short_sha == "860c190"));
+}
+
+fn test_config() -> crate::Config {
+    use gantry_runtime::mask::Masker;
+    use gantry_runtime::{Console, Env, Inputs};
+    let console = Console::with_sink(Box::new(std::io::sink()), Masker::default(), false, true);
+    let env = Env::from_pairs([("INPUT_TAGS", "type=raw,value=x")]);
+    let inputs = Inputs::new(
+        Some(&crate::ACTION),
+        Default::default(),
+        env.clone(),
+        console,
+    );
+    crate::Config::resolve(&inputs, &env).unwrap_or_else(|e| panic!("{e}"))
 }
 
 #[test]
