@@ -45,6 +45,8 @@ fn main() {
         ClientKey::generate(None).unwrap_or_else(|| fail("ssh-keygen", "cannot generate a key"));
     let host = SshHost::start(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1)), 9, &key)
         .unwrap_or_else(|e| fail("sshd", &e));
+    // A fresh deploy path on every demo run (the test user's home outlives the host).
+    let _ = std::fs::remove_dir_all(host.home.join("app"));
     let key_path = dir.join("id_ed25519");
     std::fs::write(&key_path, &key.private).unwrap_or_else(|e| fail("key", &e.to_string()));
     let known = dir.join("known_hosts");
