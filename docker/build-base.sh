@@ -7,14 +7,16 @@
 # Cached twice: the image itself (labelled with a hash of this recipe) and the rootfs tarball under
 # $GANTRY_BASE_CACHE (default /var/cache/gantry), so a second run costs a `docker image inspect`.
 #
-# Env: GANTRY_BASE_IMAGE (default gantry-base:bookworm), GANTRY_BASE_CACHE, DEBIAN_MIRROR,
+# Env: GANTRY_BASE_IMAGE (default gantry-base:bookworm), GANTRY_BASE_SUITE (default bookworm),
+#      GANTRY_BASE_CACHE, DEBIAN_MIRROR,
 #      GANTRY_BASE_REBUILD=1 to ignore both caches.
 set -euo pipefail
 
 IMAGE=${GANTRY_BASE_IMAGE:-gantry-base:bookworm}
 CACHE=${GANTRY_BASE_CACHE:-/var/cache/gantry}
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
-SUITE=bookworm
+# The suite must match the host that builds the binary the `local` target copies (glibc).
+SUITE=${GANTRY_BASE_SUITE:-bookworm}
 PACKAGES=ca-certificates,openssh-client,git
 
 log() { printf 'build-base: %s\n' "$*" >&2; }
@@ -48,7 +50,8 @@ if [[ "${GANTRY_BASE_REBUILD:-0}" == 1 || ! -s "$tarball" ]]; then
     # Docker CLI: only the client binary from Debian's docker.io package (no daemon, containerd
     # or iptables in the image). apt verified the package's signature when it downloaded it.
     log "extracting the docker CLI from the docker.io package"
-    (cd "$work" && apt-get download docker.io >/dev/null 2>&1) || {
+    (cd "$work" && apt-get download docker.io >/dev/null 2>&1) ||
+        (apt-get update -qq >/dev/null 2>&1 && cd "$work" && apt-get download docker.io >/dev/null 2>&1) || {
         deb=$(ls /var/cache/apt/archives/docker.io_*.deb 2>/dev/null | head -n1)
         [[ -n "$deb" ]] && cp "$deb" "$work/" || { log "cannot download the docker.io package"; exit 1; }
     }
