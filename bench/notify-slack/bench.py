@@ -92,6 +92,28 @@ def measure(cmd, env, runs):
     return starts, totals
 
 
+def measure_tls_connect(cmd, env, runs):
+    """start → TCP accept on an https endpoint: includes loading the system root store, which
+    only happens when an endpoint is https (the real slack.com case). The handshake is refused."""
+    import socket
+    ls = socket.socket()
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(16)
+    port = ls.getsockname()[1]
+    env = dict(env, INPUT_API=f"https://127.0.0.1:{port}/api/")
+    out = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        p = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        conn, _ = ls.accept()
+        out.append((time.perf_counter() - t0) * 1000)
+        conn.close()
+        p.kill()
+        p.wait()
+    ls.close()
+    return out
+
+
 def fmt(xs):
     xs = sorted(xs)
     p90 = xs[min(len(xs) - 1, int(len(xs) * 0.9))]
@@ -121,6 +143,7 @@ def main():
                              "INPUT_DIGEST": "sha256:" + "a" * 64})
         measure([gantry, "notify-slack"], g_env, 3)  # warm the page cache
         results["gantry notify-slack"] = measure([gantry, "notify-slack"], g_env, a.runs)
+        tls = measure_tls_connect([gantry, "notify-slack"], g_env, a.runs)
 
         if a.slackapi:
             sa = Path(a.slackapi)
@@ -140,6 +163,7 @@ def main():
     print(f"{a.runs} runs each, loopback fake Slack, gantry binary: {gantry}")
     for name, (starts, totals) in results.items():
         print(f"\n{name}\n  start→request: {fmt(starts)}\n  total run:     {fmt(totals)}")
+    print(f"\ngantry notify-slack, https endpoint (system roots loaded)\n  start→connect: {fmt(tls)}")
     if len(results) == 2:
         (g_s, g_t), (s_s, s_t) = results.values()
         print(f"\nratio (slackapi / gantry): start→request {statistics.median(s_s) / statistics.median(g_s):.1f}x, "

@@ -96,7 +96,7 @@ fn start_then_success_updates_one_message() {
     assert!(body.contains("Deploy #42 (attempt 2)"));
     assert!(body.contains("https://github.com/acme/api/actions/runs/9876543210/attempts/2"));
     assert!(body.contains(
-        "<https://github.com/acme/api/commit/0123456789abcdef0123456789abcdef01234567|`0123456`>"
+        "<https://github.com/acme/api/commit/0123456789abcdef0123456789abcdef01234567|0123456>"
     ));
     assert_eq!(slack.requests_to("chat.postMessage").len(), 1);
     assert_eq!(slack.requests_to("chat.update").len(), 1);
@@ -476,7 +476,7 @@ fn hostile_commit_messages_and_pr_titles_are_escaped() {
     let body = m.attachments.to_string();
     assert!(body.contains("<https://github.com/acme/api/pull/17|#17 Add &lt;b&gt;bold&lt;/b&gt; &amp; \\\"quoted\\\" feature>"), "{body}");
     assert!(body.contains("feature/x"));
-    assert!(body.contains("`abcdefa`"), "PR head sha is shown: {body}");
+    assert!(body.contains("|abcdefa>"), "PR head sha is shown: {body}");
 }
 
 #[test]

@@ -259,7 +259,7 @@ impl DeployInfo {
         }
         if !self.sha.is_empty() {
             let short: String = self.sha.chars().take(7).collect();
-            let md = link(&self.commit_url, &format!("`{short}`"));
+            let md = link(&self.commit_url, &short);
             rows.push(("Commit", short, md));
         }
         if !self.actor.is_empty() {
