@@ -205,25 +205,33 @@ impl DeployInfo {
     /// The one-line headline, plain text (not escaped).
     pub fn headline(&self) -> String {
         let st = self.status();
+        // "Deploying acme/api to production"; without a repository "Deploying to production".
         let what = if self.repository.is_empty() {
-            "deploy".to_string()
+            String::new()
         } else {
-            self.repository.clone()
+            format!(" {}", self.repository)
         };
         let to = self
             .environment
             .as_deref()
             .map(|e| format!(" to {e}"))
             .unwrap_or_default();
+        let of = |w: &str| {
+            if w.is_empty() {
+                String::new()
+            } else {
+                format!(" of{w}")
+            }
+        };
         let line = match (&self.title, st) {
             (Some(t), Status::Started) => format!("{t}: started"),
             (Some(t), Status::Success) => format!("{t}: succeeded"),
             (Some(t), Status::Failure) => format!("{t}: failed"),
             (Some(t), Status::Cancelled) => format!("{t}: cancelled"),
-            (None, Status::Started) => format!("Deploying {what}{to}"),
-            (None, Status::Success) => format!("Deployed {what}{to}"),
-            (None, Status::Failure) => format!("Deploy of {what}{to} failed"),
-            (None, Status::Cancelled) => format!("Deploy of {what}{to} cancelled"),
+            (None, Status::Started) => format!("Deploying{what}{to}"),
+            (None, Status::Success) => format!("Deployed{what}{to}"),
+            (None, Status::Failure) => format!("Deploy{}{to} failed", of(&what)),
+            (None, Status::Cancelled) => format!("Deploy{}{to} cancelled", of(&what)),
         };
         format!("{} {line}", st.emoji())
     }
