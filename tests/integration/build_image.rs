@@ -268,7 +268,7 @@ fn assemble_two_platforms_is_reproducible_mounts_base_and_records_it() {
             )
             .input("entrypoint", r#"["/app/server"]"#)
             .input("env", "APP_ENV=prod")
-            .input("user", "65532:65532")
+            .input("image-user", "65532:65532")
             .input("expose", "8080")
             .input("labels", "org.opencontainers.image.version=1.0.0")
             .input("tags", &format!("{}/acme/app:1.0.0", reg.host))

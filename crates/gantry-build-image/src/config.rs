@@ -513,7 +513,7 @@ impl Config {
             };
             edit.env.push((k.trim().to_string(), v.to_string()));
         }
-        edit.user = opt(step, "user");
+        edit.user = opt(step, "image-user");
         edit.workdir = opt(step, "workdir");
         for p in i.list_comma("expose") {
             let (port, proto) = p.split_once('/').unwrap_or((p.as_str(), "tcp"));

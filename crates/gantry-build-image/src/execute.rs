@@ -161,7 +161,15 @@ where
         let before = client.stats().snapshot();
         let start = Instant::now();
         step.console.group(&format!("push {}", t.repo));
-        let res = f(t).await;
+        let cancel = step.cancel.clone();
+        let res = tokio::select! {
+            r = f(t) => r,
+            () = cancel.token().cancelled() => {
+                step.console.end_group();
+                // Tags move last, so a cancelled push leaves every tag where it was.
+                return Err(Error::Cancelled);
+            }
+        };
         step.console.end_group();
         let stats = client.stats().snapshot().since(&before);
         let seconds = start.elapsed().as_secs_f64();

@@ -61,7 +61,7 @@ pub static INPUTS: &[InputSpec] = &[
     InputSpec::new("entrypoint", STR, "Entrypoint: a JSON array (`[\"/app/server\"]`) or words (`/app/server --port 8080`)."),
     InputSpec::new("cmd", STR, "Default arguments: a JSON array or words."),
     InputSpec::new("env", LIST, "Environment variables for the image, `NAME=value` per line."),
-    InputSpec::new("user", STR, "User the image runs as (`65532:65532`, `app`)."),
+    InputSpec::new("image-user", STR, "User the assembled image runs as (`65532:65532`, `app`)."),
     InputSpec::new("workdir", STR, "Working directory in the image."),
     InputSpec::new("expose", LIST, "Ports to declare (`8080`, `53/udp`)."),
     InputSpec::new("owner", STR, "Owner of the files in assembled layers, `uid:gid`.").default("0:0"),

@@ -598,7 +598,6 @@ impl Client {
                         // The token may have expired: fetch a fresh one once.
                         refreshed = true;
                         attempt = 0;
-                        self.auth_header(host, &state, scopes, true).await?;
                         continue;
                     }
                     if status == StatusCode::UNAUTHORIZED && auth.is_none() {
