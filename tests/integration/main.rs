@@ -5,6 +5,7 @@ mod action_metadata; // generated action.yml / README tables match the crates' t
 mod build_image; // build, assemble, merge, promote against a local registry
 mod cli; // --help, --version, unknown flags, exit codes, runner contract basics
 mod container; // the image run with the runner's exact `docker run` flags
+mod demo; // the README's demo pipeline, end to end
 mod kustomize_deploy; // render, apply, wait, rollback against the fake Kubernetes API
 mod notify_slack; // post, update, thread, rate limits against the fake Slack API
 mod ssh_release; // releases against real sshd hosts
