@@ -116,7 +116,7 @@ fn resolve(dir: &Path, name: &str) -> Option<String> {
 
 /// The committer date of a loose commit object.
 fn loose_commit_date(dir: &Path, sha: &str) -> Option<DateTime<Utc>> {
-    if sha.len() < 3 {
+    if sha.len() < 3 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     let p = dir.join("objects").join(&sha[..2]).join(&sha[2..]);
