@@ -358,7 +358,8 @@ fn encrypted_key_with_passphrase() {
         c.input("artifact", art.to_str().unwrap()).input("ssh-key", &enc.private).input("passphrase", "correct horse");
     });
     r.assert_success();
-    assert!(!r.all_output().contains("correct horse"));
+    let visible: String = r.all_output().lines().filter(|l| !l.starts_with("::add-mask::")).collect::<Vec<_>>().join("\n");
+    assert!(!visible.contains("correct horse"), "{visible}");
     let r = run_with(&lab, |c| {
         c.input("artifact", art.to_str().unwrap()).input("ssh-key", &enc.private).input("passphrase", "wrong").input("release-id", "x2");
     });
@@ -460,8 +461,9 @@ fn many_hosts_all_verified_before_any_switch() {
     lab.hosts[1].restart().expect("restart sshd");
     // a health failure on one host after the switch rolls back all hosts (rollback-all), in batches
     let bad_port = lab.base(1).join("shared/port");
-    std::fs::write(&bad_port, "1\n").unwrap(); // restart fails on host 1 (port 1 is not bindable)
     let r = run_with(&lab, |c| {
+        // the service cannot start on host 1 (port 1 is not bindable by the deploy user)
+        std::fs::write(&bad_port, "1\n").unwrap();
         c.input("artifact", v2.to_str().unwrap()).input("release-id", "m4").input("health-timeout", "2s");
     });
     r.assert_exit(1);
@@ -534,8 +536,9 @@ fn sigterm_during_deploy_releases_lock_and_kills_remote_work() {
     assert!(!base.join(".gantry/lock").exists(), "lock left behind");
     assert_eq!(lab.current(0).as_deref(), Some("s1"));
     assert!(base.join("releases/s2/.failed").exists());
-    let ps = lab.hosts[0].sh("pgrep -u \"$(id -u)\" -f 'sleep 300' || true");
-    assert!(String::from_utf8_lossy(&ps.stdout).trim().is_empty(), "remote smoke test still running");
+    let ps = lab.hosts[0].sh("pgrep -u \"$(id -u)\" -f '^sleep 300$' || true");
+    let tree = lab.hosts[0].sh("ps -u \"$(id -u)\" -o pid,pgid,sid,args; ls -la /tmp/gantry-* 2>&1");
+    assert!(String::from_utf8_lossy(&ps.stdout).trim().is_empty(), "remote smoke test still running:\n{}\n{}", String::from_utf8_lossy(&tree.stdout), String::from_utf8_lossy(&out.stderr));
     assert_eq!(lab.answer(0), "1.0.0");
 }
 
@@ -598,7 +601,7 @@ fn disk_check_refuses_before_upload() {
     let Some(lab) = Lab::new(1) else { return };
     let uid = String::from_utf8_lossy(&lab.hosts[0].sh("id -u").stdout).trim().to_string();
     let mnt = lab.hosts[0].path(&lab.rel).join("small");
-    std::fs::create_dir_all(&mnt).unwrap();
+    assert!(lab.hosts[0].sh(&format!("mkdir -p ~/{}/small", lab.rel)).status.success());
     let ok = std::process::Command::new("mount").args(["-t", "tmpfs", "-o", &format!("size=1m,uid={uid}"), "tmpfs"]).arg(&mnt).status().map(|s| s.success()).unwrap_or(false);
     if !ok {
         eprintln!("SKIP: cannot mount a tmpfs here");

@@ -553,6 +553,13 @@ impl Config {
                         format!("{} does not exist", path.display()),
                     ));
                 }
+                if path.is_dir() && artifact_sha256.is_some() {
+                    return Err(InputError::invalid(
+                        "artifact-sha256",
+                        artifact_sha256.as_deref().unwrap_or_default(),
+                        "a directory has no sha256 to check; give a .tar.gz/.zip file, or drop artifact-sha256",
+                    ));
+                }
                 ArtifactSource::Local { path }
             })
         } else {

@@ -404,6 +404,7 @@ async fn connect_all(runs: &mut [HostRun], sh: &Shared<'_>, client: &Client) {
                         ctx: Ctx {
                             deploy_path: r.host.deploy_path.clone(),
                             token: sh.token.clone(),
+                            slot: r.idx,
                         },
                     });
                     r.report.stages.push(StageRecord {

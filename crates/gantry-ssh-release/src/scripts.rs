@@ -29,6 +29,8 @@ pub(crate) struct Ctx {
     pub deploy_path: String,
     /// Unique token of this run (lock owner, temp names).
     pub token: String,
+    /// Index of the host in this run (several hosts may share one machine's `/tmp`).
+    pub slot: usize,
 }
 
 /// Common prologue: strict mode, the deploy path made absolute, the pid file used to kill the
@@ -39,11 +41,11 @@ pub(crate) fn prologue(ctx: &Ctx, stage: &str) -> String {
     let _ = writeln!(s, "D={}", q(&ctx.deploy_path));
     s.push_str("case \"$D\" in /*) ;; *) D=\"$HOME/$D\" ;; esac\n");
     s.push_str("G=\"$D/.gantry\"\n");
-    let _ = writeln!(s, "PIDF={}", q(&pid_file(ctx, stage)));
+    let _ = writeln!(s, "PIDF={}", pid_file(ctx, stage));
     // sshd runs a command without a PTY in a new session, so the process group of this shell is
     // the whole stage; remember it so a timeout/cancel can kill it (dropping the channel does not).
     s.push_str(
-        "PG=$(cut -d' ' -f5 /proc/$$/stat 2>/dev/null || echo $$)\necho \"$PG\" > \"$PIDF\" 2>/dev/null || true\ntrap 'rm -f \"$PIDF\"' EXIT\n",
+        "PG=$(cut -d' ' -f5 /proc/$$/stat 2>/dev/null || echo $$)\n{ echo \"$PG\" > \"$PIDF\"; } 2>/dev/null || true\ntrap 'st=$?; rm -f \"$PIDF\" 2>/dev/null; exit $st' EXIT\n",
     );
     s.push_str("fail() { echo \"$*\" >&2; exit 1; }\nfact() { echo \"GANTRY $1=$2\"; }\n");
     s
@@ -51,14 +53,17 @@ pub(crate) fn prologue(ctx: &Ctx, stage: &str) -> String {
 
 /// The pid file of a stage (in `/tmp`, which exists before the deploy path does).
 pub(crate) fn pid_file(ctx: &Ctx, stage: &str) -> String {
-    format!("/tmp/gantry-{}-{}.pid", ctx.token, stage)
+    format!(
+        "/tmp/gantry-{}-{}-{}-$(id -u).pid",
+        ctx.token, ctx.slot, stage
+    )
 }
 
 /// Kills the process group recorded by a stage (used on timeout and cancellation).
 pub(crate) fn kill(ctx: &Ctx, stage: &str) -> String {
-    let f = q(&pid_file(ctx, stage));
+    let f = pid_file(ctx, stage);
     format!(
-        "f={f}\n[ -f \"$f\" ] || exit 0\npg=$(cat \"$f\")\nkill -TERM -- -\"$pg\" 2>/dev/null || true\nsleep 1\nkill -KILL -- -\"$pg\" 2>/dev/null || true\nrm -f \"$f\"\n"
+        "f={f}\n[ -f \"$f\" ] || exit 0\npg=$(cat \"$f\")\nkill -TERM -\"$pg\" 2>/dev/null || true\nsleep 1\nkill -KILL -\"$pg\" 2>/dev/null || true\nrm -f \"$f\"\n"
     )
 }
 
@@ -576,6 +581,7 @@ mod tests {
         Ctx {
             deploy_path: "apps/my app".into(),
             token: "tok1".into(),
+            slot: 0,
         }
     }
 
