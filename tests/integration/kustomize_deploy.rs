@@ -591,3 +591,147 @@ fn kubeconfig_file_and_context_inputs() {
     );
     assert_no_token(&r);
 }
+
+/// An overlay with `n` Deployments of 3 replicas each, written under `dir`.
+fn many_deployments(dir: &Path, n: usize) {
+    std::fs::create_dir_all(dir).expect("mkdir");
+    let mut docs = String::from("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: bench\n");
+    for i in 0..n {
+        docs.push_str(&format!(
+            "---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: svc-{i:02}\nspec:\n  replicas: 3\n  selector:\n    matchLabels:\n      app: svc-{i:02}\n  template:\n    metadata:\n      labels:\n        app: svc-{i:02}\n    spec:\n      containers:\n      - name: app\n        image: registry.example/app:1.0.0\n"
+        ));
+    }
+    std::fs::write(dir.join("all.yaml"), docs).expect("write");
+    std::fs::write(
+        dir.join("kustomization.yaml"),
+        "namespace: bench\nresources:\n- all.yaml\n",
+    )
+    .expect("write");
+}
+
+/// Benchmark (opt-in: `GANTRY_BENCH=1`, see bench/kustomize-deploy/run.sh): 20 Deployments with
+/// gantry vs `kubectl apply --server-side -k` + sequential `kubectl rollout status`, against the
+/// same fake server and controller timing; then crash-loop detection latency.
+#[test]
+fn bench_twenty_deployments_vs_kubectl() {
+    if std::env::var_os("GANTRY_BENCH").is_none() {
+        gantry_test::skip!("benchmark; set GANTRY_BENCH=1 to run it");
+    }
+    let Some(k) = kubectl() else {
+        gantry_test::skip!("kubectl is not installed");
+    };
+    let timing = gantry_test::kube::Timing {
+        tick: Duration::from_millis(100),
+        observe_delay: Duration::from_millis(300),
+        ready_delay: Duration::from_millis(500),
+        deadline: Duration::from_secs(30),
+    };
+    let rounds: usize = std::env::var("GANTRY_BENCH_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3);
+    let mut ours = Vec::new();
+    let mut theirs = Vec::new();
+    for round in 0..rounds {
+        // gantry
+        let kube = FakeKube::start_with(timing.clone());
+        let mut c = TestContext::new();
+        many_deployments(&c.workspace().join("bench"), 20);
+        c.input("kubectl", &k)
+            .input("kubeconfig", &kube.kubeconfig(None))
+            .input("overlay", "bench")
+            .input("images", &format!("registry.example/app:1.0.{round}"))
+            .input("timeout", "5m");
+        let t = Instant::now();
+        c.run("kustomize-deploy").assert_success();
+        ours.push(t.elapsed());
+        drop(kube);
+        // kubectl
+        let kube = FakeKube::start_with(timing.clone());
+        let dir = tempfile::tempdir().expect("tmp");
+        many_deployments(&dir.path().join("bench"), 20);
+        let cfg = dir.path().join("kubeconfig");
+        std::fs::write(&cfg, kube.kubeconfig(None)).expect("write");
+        #[allow(clippy::disallowed_methods)] // the benchmark runs the real kubectl, as users do
+        let run = |args: &[&str]| {
+            let o = std::process::Command::new(&k)
+                .args(args)
+                .env("KUBECONFIG", &cfg)
+                .env("HOME", dir.path())
+                .output()
+                .expect("kubectl");
+            assert!(
+                o.status.success(),
+                "{args:?}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+        };
+        let t = Instant::now();
+        run(&[
+            "apply",
+            "--server-side",
+            "--validate=false",
+            "-k",
+            dir.path().join("bench").to_str().expect("utf8"),
+        ]);
+        for i in 0..20 {
+            run(&[
+                "rollout",
+                "status",
+                &format!("deployment/svc-{i:02}"),
+                "-n",
+                "bench",
+                "--timeout=5m",
+            ]);
+        }
+        theirs.push(t.elapsed());
+    }
+    let med = |v: &mut Vec<Duration>| {
+        v.sort();
+        v[v.len() / 2]
+    };
+    let (o, t) = (med(&mut ours), med(&mut theirs));
+    // Crash-loop detection latency: first CrashLoopBackOff in the fake → our `rollout failed` line.
+    let kube = FakeKube::start_with(timing.clone());
+    let mut c = TestContext::new();
+    many_deployments(&c.workspace().join("bench"), 20);
+    c.input("kubectl", &k)
+        .input("kubeconfig", &kube.kubeconfig(None))
+        .input("overlay", "bench")
+        .input("timeout", "5m");
+    c.run("kustomize-deploy").assert_success();
+    c.input("images", "registry.example/app:2.0.0-crashloop")
+        .input("rollback-on-failure", "false");
+    let mut cmd = c.command("kustomize-deploy");
+    cmd.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    let mut child = cmd.spawn().expect("spawn");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut detected = None;
+    use std::io::BufRead;
+    for line in std::io::BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+    {
+        if line.contains("rollout failed") && detected.is_none() {
+            detected = Some(Instant::now());
+        }
+    }
+    let _ = child.wait();
+    let first = kube.first_crashloop().expect("a pod crash-looped");
+    let latency = detected
+        .expect("failure reported")
+        .saturating_duration_since(first);
+    let line = format!(
+        "kustomize-deploy bench: 20 Deployments x 3 replicas, median of {rounds}: gantry {:.2}s vs kubectl apply -k + sequential rollout status {:.2}s = {:.1}x faster; crash-loop detected {} ms after the first CrashLoopBackOff",
+        o.as_secs_f64(),
+        t.as_secs_f64(),
+        t.as_secs_f64() / o.as_secs_f64(),
+        latency.as_millis()
+    );
+    #[allow(clippy::print_stderr)]
+    {
+        eprintln!("{line}");
+    }
+    assert!(latency < Duration::from_secs(2), "{line}");
+}

@@ -129,6 +129,12 @@ pub async fn render(
     workspace: &Path,
 ) -> Result<Vec<Value>, RenderError> {
     std::fs::create_dir_all(scratch).map_err(|e| RenderError::Io(scratch.to_path_buf(), e))?;
+    // Outside a runner the paths may be relative to the working directory; the wrapper needs a
+    // relative path computed between two absolute ones.
+    let scratch =
+        &std::path::absolute(scratch).map_err(|e| RenderError::Io(scratch.to_path_buf(), e))?;
+    let overlay =
+        &std::path::absolute(overlay).map_err(|e| RenderError::Io(overlay.to_path_buf(), e))?;
     let dir = tempfile::Builder::new()
         .prefix("wrapper-")
         .tempdir_in(scratch)

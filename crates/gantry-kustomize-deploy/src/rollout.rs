@@ -379,10 +379,15 @@ pub async fn wait_all(
         .collect();
     let mut last_print = Instant::now();
     let mut errors = 0u32;
+    let mut gone: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
     loop {
         // Evaluate everything.
         for w in workloads {
             let key = (w.kind.clone(), w.namespace.clone(), w.name.clone());
+            if gone.contains(&w.id()) {
+                results.insert(w.id(), Progress::Failed("deleted while waiting".into()));
+                continue;
+            }
             let Some(obj) = objs.get(&key) else { continue };
             let mut p = evaluate(&w.kind, obj);
             // Pods are judged only once the controller has observed this generation: before
@@ -482,48 +487,53 @@ pub async fn wait_all(
                 failed: Vec::new(),
             });
         };
-        let (kind, ev) = match ev {
-            Ok(x) => x,
-            Err(e) => {
-                errors += 1;
-                tracing::warn!("watch error (retrying): {e}");
-                if errors > 50 {
-                    return Err(kube::Error::Service(Box::new(e)));
-                }
-                continue;
+        // Take everything already buffered before evaluating again (a rollout emits bursts).
+        let mut batch = vec![ev];
+        while batch.len() < 2000 {
+            match futures::FutureExt::now_or_never(merged.next()) {
+                Some(Some(ev)) => batch.push(ev),
+                _ => break,
             }
-        };
-        let (obj, deleted) = match ev {
-            watcher::Event::Apply(o) | watcher::Event::InitApply(o) => (o, false),
-            watcher::Event::Delete(o) => (o, true),
-            watcher::Event::Init | watcher::Event::InitDone => continue,
-        };
-        let ns = obj.metadata.namespace.clone().unwrap_or_default();
-        let name = obj.metadata.name.clone().unwrap_or_default();
-        let v = serde_json::to_value(&obj).unwrap_or(Value::Null);
-        match kind.as_str() {
-            "Pod" => {
-                if deleted {
+        }
+        for ev in batch {
+            let (kind, ev) = match ev {
+                Ok(x) => x,
+                Err(e) => {
+                    errors += 1;
+                    tracing::warn!("watch error (retrying): {e}");
+                    if errors > 50 {
+                        return Err(kube::Error::Service(Box::new(e)));
+                    }
+                    continue;
+                }
+            };
+            let (obj, deleted) = match ev {
+                watcher::Event::Apply(o) | watcher::Event::InitApply(o) => (o, false),
+                watcher::Event::Delete(o) => (o, true),
+                watcher::Event::Init | watcher::Event::InitDone => continue,
+            };
+            let ns = obj.metadata.namespace.clone().unwrap_or_default();
+            let name = obj.metadata.name.clone().unwrap_or_default();
+            let v = serde_json::to_value(&obj).unwrap_or(Value::Null);
+            match kind.as_str() {
+                "Pod" if deleted => {
                     pods.remove(&(ns, name));
-                } else {
+                }
+                "Pod" => {
                     pods.insert((ns, name), v);
                 }
-            }
-            "ReplicaSet" => {
-                if deleted {
+                "ReplicaSet" if deleted => {
                     rses.remove(&(ns, name));
-                } else {
+                }
+                "ReplicaSet" => {
                     rses.insert((ns, name), v);
                 }
-            }
-            _ => {
-                if deleted {
+                _ if deleted => {
                     objs.remove(&(kind.clone(), ns.clone(), name.clone()));
-                    results.insert(
-                        format!("{kind}/{ns}/{name}"),
-                        Progress::Failed("deleted while waiting".into()),
-                    );
-                } else {
+                    gone.insert(format!("{kind}/{ns}/{name}"));
+                }
+                _ => {
+                    gone.remove(&format!("{kind}/{ns}/{name}"));
                     objs.insert((kind, ns, name), v);
                 }
             }

@@ -381,11 +381,7 @@ fn deployment(inner: &mut Inner, d: &Value, now: Instant) {
     let template = d["spec"]["template"].clone();
     let hash = template_hash(&template);
     let desired = d["spec"]["replicas"].as_i64().unwrap_or(1);
-    let mut rses: Vec<Value> = inner
-        .list("replicasets", Some(&ns))
-        .into_iter()
-        .filter(|r| owned_by(r, &duid))
-        .collect();
+    let mut rses: Vec<Value> = inner.owned("replicasets", &ns, &duid);
     let rev_of = |r: &Value| -> i64 {
         r["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
             .as_str()
@@ -450,10 +446,9 @@ fn deployment(inner: &mut Inner, d: &Value, now: Instant) {
     }
     let rs_uids: Vec<String> = rses.iter().map(uid).collect();
     let new_uid = uid(&new_rs);
-    let pods: Vec<Value> = inner
-        .list("pods", Some(&ns))
-        .into_iter()
-        .filter(|p| rs_uids.iter().any(|u| owned_by(p, u)))
+    let pods: Vec<Value> = rs_uids
+        .iter()
+        .flat_map(|u| inner.owned("pods", &ns, u))
         .collect();
     let (new_pods, old_pods): (Vec<Value>, Vec<Value>) =
         pods.into_iter().partition(|p| owned_by(p, &new_uid));
@@ -478,33 +473,42 @@ fn deployment(inner: &mut Inner, d: &Value, now: Instant) {
             if let Some(p) = new_pods.iter().find(|p| !is_ready(p)).or(new_pods.last()) {
                 inner.delete("pods", &ns, &name(p));
             }
-        } else if n_new < desired && (n_new - ready_new) < surge && !(recreate && n_old > 0) {
-            let pod_name = format!("{}-{}", name(&new_rs), inner.next_name());
-            let mut t = template.clone();
-            if !t["metadata"].is_object() {
-                t["metadata"] = json!({});
+        } else if !(recreate && n_old > 0) {
+            // Like the real controller: scale the new ReplicaSet up to `replicas`, keeping the
+            // total at most `replicas + maxSurge`.
+            let room = (desired - n_new).min(desired + surge - n_new - n_old);
+            for _ in 0..room.max(0) {
+                let pod_name = format!("{}-{}", name(&new_rs), inner.next_name());
+                let mut t = template.clone();
+                if !t["metadata"].is_object() {
+                    t["metadata"] = json!({});
+                }
+                new_pod(
+                    inner,
+                    &new_rs,
+                    &pod_name,
+                    &t,
+                    json!({"pod-template-hash": hash}),
+                    None,
+                );
             }
-            new_pod(
-                inner,
-                &new_rs,
-                &pod_name,
-                &t,
-                json!({"pod-template-hash": hash}),
-                None,
-            );
         }
-        if n_old > 0
-            && (recreate || ready_new + n_old > desired - max_unavail)
-            && let Some(p) = old_pods.iter().find(|p| !is_ready(p)).or(old_pods.first())
-        {
+        // Scale old ReplicaSets down while availability allows (unready pods first).
+        let excess = if recreate {
+            n_old
+        } else {
+            ready_new + n_old - (desired - max_unavail)
+        };
+        let mut victims: Vec<&Value> = old_pods.iter().collect();
+        victims.sort_by_key(|p| is_ready(p));
+        for p in victims.into_iter().take(excess.clamp(0, n_old) as usize) {
             inner.delete("pods", &ns, &name(p));
         }
     }
     // Recount after this tick's changes.
-    let pods: Vec<Value> = inner
-        .list("pods", Some(&ns))
-        .into_iter()
-        .filter(|p| rs_uids.iter().any(|u| owned_by(p, u)))
+    let pods: Vec<Value> = rs_uids
+        .iter()
+        .flat_map(|u| inner.owned("pods", &ns, u))
         .collect();
     for rs in &rses {
         let mine: Vec<&Value> = pods.iter().filter(|p| owned_by(p, &uid(rs))).collect();
@@ -612,11 +616,7 @@ fn statefulset(inner: &mut Inner, s: &Value, now: Instant) {
     let partition = s["spec"]["updateStrategy"]["rollingUpdate"]["partition"]
         .as_i64()
         .unwrap_or(0);
-    let pods: Vec<Value> = inner
-        .list("pods", Some(&ns))
-        .into_iter()
-        .filter(|p| owned_by(p, &suid))
-        .collect();
+    let pods: Vec<Value> = inner.owned("pods", &ns, &suid);
     let ordinal = |p: &Value| {
         name(p)
             .rsplit_once('-')
@@ -659,11 +659,7 @@ fn statefulset(inner: &mut Inner, s: &Value, now: Instant) {
             }
         }
     }
-    let pods: Vec<Value> = inner
-        .list("pods", Some(&ns))
-        .into_iter()
-        .filter(|p| owned_by(p, &suid))
-        .collect();
+    let pods: Vec<Value> = inner.owned("pods", &ns, &suid);
     let updated = pods
         .iter()
         .filter(|p| p["metadata"]["labels"]["controller-revision-hash"] == rev.as_str())
@@ -699,11 +695,7 @@ fn daemonset(inner: &mut Inner, s: &Value, now: Instant) {
     let template = s["spec"]["template"].clone();
     let hash = template_hash(&template);
     let on_delete = s["spec"]["updateStrategy"]["type"] == "OnDelete";
-    let pods: Vec<Value> = inner
-        .list("pods", Some(&ns))
-        .into_iter()
-        .filter(|p| owned_by(p, &suid))
-        .collect();
+    let pods: Vec<Value> = inner.owned("pods", &ns, &suid);
     for node in NODES {
         if !pods.iter().any(|p| p["spec"]["nodeName"] == *node) {
             let pn = format!("{sname}-{}", inner.next_name());
@@ -727,11 +719,7 @@ fn daemonset(inner: &mut Inner, s: &Value, now: Instant) {
     {
         inner.delete("pods", &ns, &name(p));
     }
-    let pods: Vec<Value> = inner
-        .list("pods", Some(&ns))
-        .into_iter()
-        .filter(|p| owned_by(p, &suid))
-        .collect();
+    let pods: Vec<Value> = inner.owned("pods", &ns, &suid);
     let updated = pods
         .iter()
         .filter(|p| p["metadata"]["labels"]["controller-revision-hash"] == hash.as_str())
@@ -747,11 +735,7 @@ fn job(inner: &mut Inner, j: &Value, _now: Instant) {
     let ns = ns_of(j);
     let jname = name(j);
     let juid = uid(j);
-    let pods: Vec<Value> = inner
-        .list("pods", Some(&ns))
-        .into_iter()
-        .filter(|p| owned_by(p, &juid))
-        .collect();
+    let pods: Vec<Value> = inner.owned("pods", &ns, &juid);
     if pods.is_empty() && j["status"]["startTime"].is_null() {
         let pn = format!("{jname}-{}", inner.next_name());
         new_pod(

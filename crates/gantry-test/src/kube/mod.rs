@@ -227,6 +227,20 @@ impl Inner {
             .collect()
     }
 
+    /// Objects of `plural` in `ns` with an ownerReference to `owner_uid` (cloned only when they match).
+    pub(crate) fn owned(&self, plural: &str, ns: &str, owner_uid: &str) -> Vec<Value> {
+        self.objects
+            .range((res_by_plural(plural).plural, ns.to_string(), String::new())..)
+            .take_while(|((p, n, _), _)| *p == plural && n == ns)
+            .filter(|(_, s)| {
+                s.obj["metadata"]["ownerReferences"]
+                    .as_array()
+                    .is_some_and(|a| a.iter().any(|o| o["uid"] == owner_uid))
+            })
+            .map(|(_, s)| s.obj.clone())
+            .collect()
+    }
+
     /// Stores `obj` (already merged), filling server-owned metadata; returns the stored object.
     /// No-op writes return the live object unchanged (no new resourceVersion).
     pub(crate) fn store(
