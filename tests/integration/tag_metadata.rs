@@ -136,6 +136,12 @@ fn push_tag_outputs_match_upstream_formats() {
     assert_eq!(json["tag-names"][1], "1.1");
     assert_eq!(json["labels"]["maintainer"], "ops");
     // Bake files are under the workspace and the output path is relative to it (host-usable).
+    assert_eq!(
+        std::fs::read_to_string(c.workspace().join(".gantry/.gitignore"))
+            .ok()
+            .as_deref(),
+        Some("*\n")
+    );
     let rel = r.output("bake-file-tags").expect("bake-file-tags");
     assert_eq!(
         rel,

@@ -189,6 +189,26 @@ impl Config {
                 )
             })?,
         };
+        let annotation_levels: Vec<String> = env
+            .get("DOCKER_METADATA_ANNOTATIONS_LEVELS")
+            .unwrap_or("manifest")
+            .split(',')
+            .map(str::to_string)
+            .collect();
+        if strict
+            && let Some(bad) = annotation_levels.iter().find(|l| {
+                !matches!(
+                    l.as_str(),
+                    "manifest" | "index" | "manifest-descriptor" | "index-descriptor"
+                )
+            })
+        {
+            return Err(InputError::invalid(
+                "DOCKER_METADATA_ANNOTATIONS_LEVELS",
+                bad,
+                "unknown annotation level; expected manifest, index, manifest-descriptor or index-descriptor, comma-separated without spaces (strict)",
+            ));
+        }
         Ok(Config {
             context,
             images,
@@ -211,12 +231,7 @@ impl Config {
             sha: opt("sha"),
             event_name: opt("event-name"),
             repository: opt("repository"),
-            annotation_levels: env
-                .get("DOCKER_METADATA_ANNOTATIONS_LEVELS")
-                .unwrap_or("manifest")
-                .split(',')
-                .map(str::to_string)
-                .collect(),
+            annotation_levels,
             set_output_env,
             pr_head_sha: env
                 .get("DOCKER_METADATA_PR_HEAD_SHA")

@@ -203,6 +203,15 @@ pub fn publish(step: &mut Step, cfg: &Config, r: &Result) -> std::result::Result
     // Files first: if one cannot be written, no output is set.
     let dir = step.output_dir();
     let mut file_outputs = Vec::new();
+    // Keep `.gantry/` out of `git status` and commits of the user's checkout.
+    let ignore = dir.parent().map(|p| p.join(".gitignore"));
+    if let Some(ignore) = ignore.filter(|p| !p.exists()) {
+        step.write_file(&ignore, b"*\n")
+            .map_err(|source| Error::Write {
+                path: ignore.display().to_string(),
+                source,
+            })?;
+    }
     for (name, file, content) in r.bake_files(&cfg.bake_target) {
         let path = dir.join(file);
         let shown = step

@@ -1160,3 +1160,29 @@ impl crate::expr::Scope for NoScope {
         Ok(None)
     }
 }
+
+#[test]
+fn strict_checks_annotation_levels() {
+    use gantry_runtime::mask::Masker;
+    use gantry_runtime::{Console, Env, Inputs};
+    let resolve = |strict: &str| {
+        let console = Console::with_sink(Box::new(std::io::sink()), Masker::default(), false, true);
+        let env = Env::from_pairs([
+            ("INPUT_STRICT", strict),
+            ("DOCKER_METADATA_ANNOTATIONS_LEVELS", "manifest, index"),
+        ]);
+        let inputs = Inputs::new(
+            Some(&crate::ACTION),
+            Default::default(),
+            env.clone(),
+            console,
+        );
+        crate::Config::resolve(&inputs, &env)
+    };
+    // Upstream keeps the space: the level becomes " index".
+    assert!(resolve("false").is_ok_and(|c| c.annotation_levels == s(&["manifest", " index"])));
+    assert!(
+        resolve("true")
+            .is_err_and(|e| e.to_string().contains("DOCKER_METADATA_ANNOTATIONS_LEVELS"))
+    );
+}
