@@ -173,7 +173,7 @@ fn failure_update_mentions_people_in_a_thread_reply() {
     assert!(
         edited
             .text
-            .starts_with("@oncall <@U0123ABCD> <!subteam^S0TEAM1234> ❌"),
+            .starts_with("<!subteam^S0ONCALL01> <@U0123ABCD> <!subteam^S0TEAM1234> ❌"),
         "{}",
         edited.text
     );
@@ -184,9 +184,29 @@ fn failure_update_mentions_people_in_a_thread_reply() {
         .filter(|m| m.thread_ts.as_deref() == Some(ts.as_str()))
         .collect();
     assert_eq!(replies.len(), 1);
-    assert!(replies[0].text.contains("<@U0123ABCD>"));
-    let req = slack.requests_to("chat.postMessage").pop().unwrap().json();
-    assert_eq!(req["link_names"], true);
+    assert!(
+        replies[0]
+            .text
+            .contains("<!subteam^S0ONCALL01> <@U0123ABCD>")
+    );
+    assert_eq!(slack.requests_to("usergroups.list").len(), 1);
+    assert!(warnings(&r).is_empty(), "{}", r.stdout);
+    assert!(r.summary.contains("Mentions: @oncall"), "{}", r.summary);
+    // Without `usergroups:read` the handle stays plain text (pings no one), with a warning.
+    slack.add_token("xoxb-no-groups-scope-0001", "U0GANTRYBOT", &["chat:write"]);
+    let mut c = ctx(&slack);
+    c.input("token", "xoxb-no-groups-scope-0001")
+        .input("status", "failure")
+        .input("mention-on-failure", "@oncall");
+    let r = c.run("notify-slack");
+    r.assert_success();
+    let m = slack.message(r.output("ts").unwrap()).unwrap();
+    assert!(m.text.starts_with("@oncall ❌"), "{}", m.text);
+    assert!(
+        warnings(&r).iter().any(|w| w.contains("usergroups:read")),
+        "{}",
+        r.stdout
+    );
     // No mentions when it worked.
     let mut c = ctx(&slack);
     c.input("status", "success")

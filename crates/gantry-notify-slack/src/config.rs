@@ -125,16 +125,32 @@ impl Mention {
         None
     }
 
-    /// The `mrkdwn` form.
+    /// The `mrkdwn` form. A handle becomes a sentinel (`\u{E000}oncall\u{E001}`) that
+    /// `execute.rs` replaces with `<!subteam^ID>` once `usergroups.list` resolved it (or with
+    /// plain `@oncall` when it cannot): user text can never contain the sentinel
+    /// ([`crate::mrkdwn::escape`] drops those characters), so nothing but our mention can ping.
     pub fn markup(&self) -> String {
         match self {
             Self::User(id) => format!("<@{id}>"),
             Self::Group(id) => format!("<!subteam^{id}>"),
             Self::Special(w) => format!("<!{w}>"),
+            Self::Handle(h) => format!("{HANDLE_OPEN}{h}{HANDLE_CLOSE}"),
+        }
+    }
+
+    /// How the mention reads in logs and the summary.
+    pub fn display(&self) -> String {
+        match self {
             Self::Handle(h) => format!("@{h}"),
+            other => other.markup(),
         }
     }
 }
+
+/// Opens a user-group handle to resolve (private-use character).
+pub const HANDLE_OPEN: char = '\u{E000}';
+/// Closes a user-group handle to resolve.
+pub const HANDLE_CLOSE: char = '\u{E001}';
 
 /// Whether `s` looks like a Slack object id (upper-case letters and digits, 7+ chars).
 pub fn is_id(s: &str) -> bool {

@@ -10,7 +10,7 @@ use gantry_runtime::Secret;
 use serde_json::{Value, json};
 
 use crate::client::{Client, DeliveryError};
-use crate::config::is_channel_id;
+use crate::config::{HANDLE_CLOSE, HANDLE_OPEN, is_channel_id};
 use crate::plan::{Call, DeploymentPlan, Plan};
 
 /// What the Slack side achieved.
@@ -87,6 +87,111 @@ pub async fn resolve_channel(client: &Client, name: &str) -> Result<String, Deli
             "no channel named `{name}` is visible to the bot; `chat.update` needs the channel id: pass the `channel-id` output of the step that posted the message"
         ),
     })
+}
+
+fn walk_strings(v: &mut Value, f: &mut dyn FnMut(&mut String)) {
+    match v {
+        Value::String(s) => f(s),
+        Value::Array(a) => a.iter_mut().for_each(|x| walk_strings(x, f)),
+        Value::Object(o) => o.values_mut().for_each(|x| walk_strings(x, f)),
+        _ => {}
+    }
+}
+
+fn plan_bodies(plan: &mut Plan) -> Vec<&mut Value> {
+    let mut out = Vec::new();
+    match &mut plan.call {
+        Call::Post { body } | Call::Update { body, .. } | Call::Webhook { body } => out.push(body),
+    }
+    if let Some(r) = &mut plan.reply {
+        out.push(&mut r.body);
+    }
+    if let Some(w) = &mut plan.webhook_fallback {
+        out.push(w);
+    }
+    out
+}
+
+/// Replaces user-group handle sentinels (see `Mention::markup`) in every body of the plan:
+/// `resolved` handles become `<!subteam^ID>`, the rest plain `@handle` (which pings no one).
+pub fn replace_handles(plan: &mut Plan, resolved: &std::collections::BTreeMap<String, String>) {
+    for body in plan_bodies(plan) {
+        walk_strings(body, &mut |s: &mut String| {
+            while let Some(start) = s.find(HANDLE_OPEN) {
+                let Some(len) = s[start..].find(HANDLE_CLOSE) else {
+                    break;
+                };
+                let handle = s[start + HANDLE_OPEN.len_utf8()..start + len].to_string();
+                let with = match resolved.get(&handle) {
+                    Some(id) => format!("<!subteam^{id}>"),
+                    None => format!("@{handle}"),
+                };
+                s.replace_range(start..start + len + HANDLE_CLOSE.len_utf8(), &with);
+            }
+        });
+    }
+}
+
+/// The handles the plan mentions.
+pub fn handles(plan: &mut Plan) -> Vec<String> {
+    let mut found = std::collections::BTreeSet::new();
+    for body in plan_bodies(plan) {
+        walk_strings(body, &mut |s: &mut String| {
+            let mut rest = s.as_str();
+            while let Some(start) = rest.find(HANDLE_OPEN) {
+                let after = &rest[start + HANDLE_OPEN.len_utf8()..];
+                let Some(end) = after.find(HANDLE_CLOSE) else {
+                    break;
+                };
+                found.insert(after[..end].to_string());
+                rest = &after[end..];
+            }
+        });
+    }
+    found.into_iter().collect()
+}
+
+/// Resolves `@handle` mentions to user-group ids with `usergroups.list` (scope
+/// `usergroups:read`) and puts them into the plan. Returns warnings for handles that stay plain
+/// text (no token, no scope, unknown handle): those notify no one.
+///
+/// See: <https://docs.slack.dev/reference/methods/usergroups.list>
+pub async fn resolve_handles(client: &Client, web_api: bool, plan: &mut Plan) -> Vec<String> {
+    let wanted = handles(plan);
+    if wanted.is_empty() {
+        return Vec::new();
+    }
+    let mut resolved = std::collections::BTreeMap::new();
+    let mut warnings = Vec::new();
+    let shown = wanted
+        .iter()
+        .map(|h| format!("@{h}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if !web_api {
+        warnings.push(format!(
+            "{shown}: an incoming webhook cannot look up user groups; the mention is plain text and notifies no one (use the group id, S0123456, in `mention-on-failure`)"
+        ));
+    } else {
+        match client.get("usergroups.list", &[("include_disabled", "false")]).await {
+            Ok(resp) => {
+                for g in resp.get("usergroups").and_then(Value::as_array).into_iter().flatten() {
+                    if let (Some(h), Some(id)) = (g.get("handle").and_then(Value::as_str), g.get("id").and_then(Value::as_str)) {
+                        resolved.insert(h.to_string(), id.to_string());
+                    }
+                }
+                let missing: Vec<String> = wanted.iter().filter(|h| !resolved.contains_key(*h)).map(|h| format!("@{h}")).collect();
+                if !missing.is_empty() {
+                    warnings.push(format!("no user group with handle {} in this workspace; the mention is plain text", missing.join(", ")));
+                }
+            }
+            Err(e) => warnings.push(format!(
+                "cannot resolve {shown} to a user group ({e}); the mention is plain text and notifies no one: add the `usergroups:read` scope or use the group id (S0123456)"
+            )),
+        }
+    }
+    replace_handles(plan, &resolved);
+    warnings
 }
 
 fn insert(body: &Value, extra: &[(&str, Value)]) -> Value {

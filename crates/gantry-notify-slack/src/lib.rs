@@ -183,7 +183,10 @@ pub async fn run(step: &mut Step) -> Result<(), Error> {
     for n in &plan.limit_notes {
         tracing::info!("cut to fit Slack's limits: {n}");
     }
+    let mut plan = plan;
     if step.dry_run {
+        // User-group handles are looked up at send time; shown as plain `@handle` here.
+        execute::replace_handles(&mut plan, &std::collections::BTreeMap::new());
         let v = serde_json::to_value(&plan).unwrap_or_default();
         step.print_plan("notify-slack plan", &v);
         return Ok(());
@@ -202,6 +205,9 @@ pub async fn run(step: &mut Step) -> Result<(), Error> {
         tls,
     )
     .map_err(|e| Error::Delivery(e.to_string()))?;
+    for w in execute::resolve_handles(&client, cfg.token.is_some(), &mut plan).await {
+        step.console.warning("notify-slack", &w);
+    }
     let slack_fut = execute::slack(&client, &plan, cfg.webhook.as_ref());
     let repository = step.github.repository.clone();
     let api_url = step.github.api_url.clone();

@@ -416,13 +416,7 @@ pub fn render(info: &DeployInfo) -> Rendered {
         text.push_str(&format!(" — {}", escape(t)));
     }
     let text = truncate(&text, MAX_TEXT);
-    let link_names = info
-        .mentions
-        .iter()
-        .any(|m| matches!(m, Mention::Handle(_)))
-        && !mentions.is_empty();
-
-    let mut body = json!({
+    let body = json!({
         "text": text,
         "blocks": top.build(),
         "attachments": [{
@@ -433,9 +427,6 @@ pub fn render(info: &DeployInfo) -> Rendered {
         "unfurl_links": false,
         "unfurl_media": false,
     });
-    if link_names && let Some(o) = body.as_object_mut() {
-        o.insert("link_names".into(), Value::Bool(true));
-    }
 
     let mut lines = vec![headline];
     if !mentions.is_empty() {
@@ -443,7 +434,7 @@ pub fn render(info: &DeployInfo) -> Rendered {
             "Mentions: {}",
             info.mentions
                 .iter()
-                .map(Mention::markup)
+                .map(Mention::display)
                 .collect::<Vec<_>>()
                 .join(" ")
         ));
@@ -480,16 +471,7 @@ pub fn render_reply(info: &DeployInfo) -> Rendered {
     ));
     blocks.section(&line);
     let text = truncate(&line, MAX_TEXT);
-    let mut body = json!({ "text": text, "blocks": blocks.build(), "unfurl_links": false, "unfurl_media": false });
-    if info
-        .mentions
-        .iter()
-        .any(|m| matches!(m, Mention::Handle(_)))
-        && !mentions.is_empty()
-        && let Some(o) = body.as_object_mut()
-    {
-        o.insert("link_names".into(), Value::Bool(true));
-    }
+    let body = json!({ "text": text, "blocks": blocks.build(), "unfurl_links": false, "unfurl_media": false });
     let mut text_form = headline;
     if let Some(u) = &info.run_url {
         text_form.push_str(&format!(" ({u})"));
@@ -555,7 +537,7 @@ mod tests {
         assert!(s.contains("Deploy #42 (attempt 2)"));
         assert!(s.contains("3m 12s"));
         assert!(r.text_form.contains("Duration: 3m 12s"));
-        assert!(r.body.get("link_names").is_none());
+        assert!(!s.contains('\u{E000}'));
     }
 
     #[test]
@@ -565,9 +547,9 @@ mod tests {
             r.body["text"]
                 .as_str()
                 .unwrap()
-                .starts_with("@oncall <@U0123ABCD> ❌")
+                .starts_with("\u{E000}oncall\u{E001} <@U0123ABCD> ❌")
         );
-        assert_eq!(r.body["link_names"], true);
+        assert!(r.text_form.contains("Mentions: @oncall <@U0123ABCD>"));
         assert_eq!(r.body["attachments"][0]["color"], "#d73a49");
         let reply = render_reply(&info(Status::Failure));
         assert!(

@@ -20,6 +20,8 @@ pub fn escape(text: &str) -> String {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
+            // Reserved for our own mention sentinels (config::HANDLE_OPEN/CLOSE).
+            '\u{E000}' | '\u{E001}' => {}
             c => out.push(c),
         }
     }
@@ -93,6 +95,8 @@ mod tests {
 
     #[test]
     fn escapes_only_control_characters() {
+        // Our mention sentinels cannot be smuggled in through user text.
+        assert_eq!(escape("a\u{E000}oncall\u{E001}b"), "aoncallb");
         assert_eq!(
             escape("a & b <!channel> \"q\" 'x' *b*"),
             "a &amp; b &lt;!channel&gt; \"q\" 'x' *b*"

@@ -178,6 +178,8 @@ pub struct Vars {
     pub env: BTreeMap<String, String>,
     /// The event payload, for `github.event.<path>`.
     pub event: Value,
+    /// Names whose values are markup we built (mentions) and must not be escaped.
+    pub markup: Vec<String>,
 }
 
 impl Vars {
@@ -250,7 +252,7 @@ pub fn expand(s: &str, vars: &Vars, escape: bool) -> Result<String, TemplateErro
         match vars.lookup(name) {
             Some(val) => {
                 out.push_str(&rest[..prefix_end]);
-                out.push_str(&if escape {
+                out.push_str(&if escape && !vars.markup.iter().any(|m| m == name) {
                     crate::mrkdwn::escape(&val)
                 } else {
                     val

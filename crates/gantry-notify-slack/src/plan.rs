@@ -204,6 +204,7 @@ pub fn vars(step: &Step, info: &DeployInfo, cfg: &Config) -> Vars {
         values: v,
         env,
         event: g.event.payload.clone(),
+        markup: vec!["mentions".into()],
     }
 }
 
@@ -344,9 +345,7 @@ pub fn build(step: &Step, cfg: &Config, info: &DeployInfo) -> Result<Plan, PlanE
         ("webhook", Call::Webhook { body }, None)
     };
     let webhook_fallback = match (&call, &cfg.webhook) {
-        (Call::Post { .. } | Call::Update { .. }, Some(_)) => {
-            Some(without(message, &["link_names"]))
-        }
+        (Call::Post { .. } | Call::Update { .. }, Some(_)) => Some(message),
         _ => None,
     };
 

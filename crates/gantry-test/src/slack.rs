@@ -22,10 +22,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, post};
 use serde_json::{Value, json};
 
-/// The bot token the fake accepts (scopes `chat:write`, `channels:read`).
+/// The bot token the fake accepts (scopes `chat:write`, `channels:read`, `usergroups:read`).
 pub const BOT_TOKEN: &str = "xoxb-1111-2222-gantryFAKEbotTOKENsecret";
 /// The fake bot's user id.
 pub const BOT_USER: &str = "U0GANTRYBOT";
+/// User groups `usergroups.list` returns: `(id, handle)`.
+pub const USERGROUPS: &[(&str, &str)] =
+    &[("S0ONCALL01", "oncall"), ("S0PLATFORM", "platform-team")];
 /// The secret part of the webhook path.
 pub const WEBHOOK_SECRET: &str = "T0000FAKE/B0000FAKE/gantryFAKEwebhookSECRET";
 /// The channel the webhook posts to.
@@ -152,7 +155,11 @@ impl FakeSlack {
             BOT_TOKEN.into(),
             (
                 BOT_USER.into(),
-                vec!["chat:write".into(), "channels:read".into()],
+                vec![
+                    "chat:write".into(),
+                    "channels:read".into(),
+                    "usergroups:read".into(),
+                ],
             ),
         );
         for i in 0..150 {
@@ -392,6 +399,7 @@ async fn api(
     let need = match method.as_str() {
         "chat.postMessage" | "chat.update" => "chat:write",
         "conversations.list" => "channels:read",
+        "usergroups.list" => "usergroups:read",
         _ => return slack_err("unknown_method"),
     };
     if !scopes.iter().any(|s| s == need) {
@@ -401,6 +409,9 @@ async fn api(
     }
     let resp = match method.as_str() {
         "conversations.list" => list(&g, query.as_deref().unwrap_or("")),
+        "usergroups.list" => ok_json(
+            json!({"ok": true, "usergroups": USERGROUPS.iter().map(|(id, handle)| json!({"id": id, "handle": handle, "name": handle})).collect::<Vec<_>>()}),
+        ),
         _ => {
             let ct = headers
                 .get("content-type")
