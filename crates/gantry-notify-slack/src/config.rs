@@ -365,6 +365,28 @@ impl Config {
                 .map(str::to_string),
             Content::Default => None,
         };
+        // slackapi recipes put `ts` (chat.update), `thread_ts` and `reply_broadcast` in the
+        // payload; honour them when the inputs are not given.
+        let from_payload = |key: &str| match &content {
+            Content::Raw { payload } => payload.get(key).and_then(|v| match v {
+                Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
+                Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            }),
+            Content::Default => None,
+        };
+        let ts = match ts {
+            Some(t) => Some(t),
+            None => ts_input("payload", from_payload("ts"))?,
+        };
+        let thread_ts = match thread_ts {
+            Some(t) => Some(t),
+            None => ts_input("payload", from_payload("thread_ts"))?,
+        };
+        let reply_broadcast = reply_broadcast.or(match &content {
+            Content::Raw { payload } => payload.get("reply_broadcast").and_then(Value::as_bool),
+            Content::Default => None,
+        });
         if token.is_some() && channel.is_none() && payload_channel.is_none() {
             return Err(InputError::Required {
                 name: "channel".into(),

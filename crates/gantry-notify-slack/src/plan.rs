@@ -279,7 +279,11 @@ pub fn build(step: &Step, cfg: &Config, info: &DeployInfo) -> Result<Plan, PlanE
             let notes = enforce_limits(&mut p);
             let tf = raw_text_form(&p);
             // The destination comes from the inputs, not the message body.
-            (without(p, &["channel", "ts", "thread_ts"]), tf, notes)
+            (
+                without(p, &["channel", "ts", "thread_ts", "reply_broadcast"]),
+                tf,
+                notes,
+            )
         }
     };
 
@@ -492,6 +496,34 @@ mod tests {
             panic!("post expected")
         };
         assert_eq!(body["reply_broadcast"], false);
+    }
+
+    #[test]
+    fn slackapi_payload_keys_choose_update_and_thread() {
+        let p = plan(&[
+            (
+                "INPUT_PAYLOAD",
+                "{\"channel\": \"C0DEPLOYS\", \"ts\": \"1700000000.000100\", \"text\": \"done\"}",
+            ),
+            ("INPUT_CHANNEL", ""),
+        ]);
+        let Call::Update { channel, ts, body } = &p.call else {
+            panic!("update expected")
+        };
+        assert_eq!(
+            (channel.as_str(), ts.as_str()),
+            ("C0DEPLOYS", "1700000000.000100")
+        );
+        assert!(body.get("ts").is_none() && body.get("channel").is_none());
+        let p = plan(&[(
+            "INPUT_PAYLOAD",
+            "thread_ts: \"1700000000.000100\"\nreply_broadcast: true\ntext: hi",
+        )]);
+        let Call::Post { body } = &p.call else {
+            panic!("post expected")
+        };
+        assert_eq!(body["thread_ts"], "1700000000.000100");
+        assert_eq!(body["reply_broadcast"], true);
     }
 
     #[test]
