@@ -654,3 +654,205 @@ fn dry_run_writes_nothing_and_ipv6_hosts_work() {
     c.run("ssh-release").assert_success();
     assert!(lab.base(0).join("releases/v6/.complete").exists());
 }
+
+/// Benchmark (opt-in: `GANTRY_BENCH=1`, see bench/ssh-release/README.md): a 20 MiB artifact to
+/// 1, 8 and 32 hosts behind a 50 ms RTT proxy, gantry vs a sequential loop of per-command `ssh`
+/// and `scp` calls (the appleboy/ssh-action + scp-action style), with handshakes counted in
+/// the sshd logs.
+#[test]
+fn bench_ssh_release_vs_per_command_ssh() {
+    if std::env::var("GANTRY_BENCH").ok().as_deref() != Some("1") {
+        eprintln!("SKIP: benchmark; set GANTRY_BENCH=1 (bench/ssh-release/run.sh)");
+        return;
+    }
+    let counts: Vec<usize> = std::env::var("GANTRY_BENCH_HOSTS")
+        .ok()
+        .map(|v| v.split(',').filter_map(|x| x.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![1, 8, 32]);
+    let max = counts.iter().copied().max().unwrap_or(1);
+    let Some(lab) = Lab::new(max) else { return };
+    let one_way = Duration::from_millis(25);
+    let proxies: Vec<gantry_test::sshd::DelayProxy> = lab
+        .hosts
+        .iter()
+        .map(|h| gantry_test::sshd::DelayProxy::start(h.ip, std::net::SocketAddr::new(h.ip, h.port), one_way).expect("proxy"))
+        .collect();
+    // 20 MiB of incompressible data in a tar.gz
+    let dir = lab.tmp.path().join("bench-art");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+    let data: Vec<u8> = (0..20 << 20)
+        .map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed as u8
+        })
+        .collect();
+    std::fs::write(dir.join("blob.bin"), &data).unwrap();
+    std::fs::write(dir.join("VERSION"), "bench\n").unwrap();
+    let tgz = lab.tmp.path().join("bench.tar.gz");
+    assert!(std::process::Command::new("tar").arg("-czf").arg(&tgz).arg("-C").arg(&dir).arg(".").status().unwrap().success());
+    let key_file = lab.tmp.path().join("bench_key");
+    std::fs::write(&key_file, &lab.key.private).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let kh_file = lab.tmp.path().join("bench_known_hosts");
+    let kh: String = lab
+        .hosts
+        .iter()
+        .zip(&proxies)
+        .map(|(h, p)| h.known_hosts_line().replace(&format!("]:{} ", h.port), &format!("]:{} ", p.addr.port())) + "\n")
+        .collect();
+    std::fs::write(&kh_file, &kh).unwrap();
+    let mut report = String::from("| hosts | gantry ssh-release | per-command ssh loop | ratio | gantry handshakes/host | loop handshakes/host |\n|---|---|---|---|---|---|\n");
+    let mut results = Vec::new();
+    for &n in &counts {
+        let targets: Vec<String> = lab.hosts[..n].iter().zip(&proxies).map(|(h, p)| format!("{}@{}:{}", h.user, h.ip, p.addr.port())).collect();
+        let before: Vec<usize> = lab.hosts[..n].iter().map(SshHost::handshakes).collect();
+        let mut c = TestContext::new();
+        c.input("hosts", &targets.join(","))
+            .input("ssh-key", &lab.key.private)
+            .input("known-hosts", &kh)
+            .input("deploy-path", &format!("{}/bench", lab.rel))
+            .input("artifact", tgz.to_str().unwrap())
+            .input("release-id", &format!("b{n}"))
+            .input("restart-command", "true")
+            .input("health-check", "true")
+            .input("max-parallel", &n.to_string());
+        let t = Instant::now();
+        c.run("ssh-release").assert_success();
+        let ours = t.elapsed();
+        let ours_hs: usize = lab.hosts[..n].iter().zip(&before).map(|(h, b)| h.handshakes() - b).sum();
+        // the ssh-action style: one fresh connection per command, hosts one after another
+        let before: Vec<usize> = lab.hosts[..n].iter().map(SshHost::handshakes).collect();
+        let opts = |cmd: &mut std::process::Command, port: u16| {
+            cmd.args(["-i", key_file.to_str().unwrap(), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o"])
+                .arg(format!("UserKnownHostsFile={}", kh_file.display()))
+                .args(["-o", "GlobalKnownHostsFile=/dev/null", "-F", "/dev/null", "-o", "LogLevel=ERROR"]);
+            let _ = port;
+        };
+        let t = Instant::now();
+        for (h, p) in lab.hosts[..n].iter().zip(&proxies) {
+            let port = p.addr.port();
+            let dest = format!("{}@{}", h.user, h.ip);
+            let base = format!("{}/loop", lab.rel);
+            let id = format!("l{n}");
+            let steps = [
+                format!("mkdir -p {base}/releases/{id} {base}/shared"),
+                "SCP".to_string(),
+                format!("tar -xzf /tmp/bench-{}.tgz -C {base}/releases/{id} && rm -f /tmp/bench-{}.tgz", h.user, h.user),
+                format!("ln -sfn releases/{id} {base}/current.tmp && mv -T {base}/current.tmp {base}/current"),
+                "true".to_string(),
+                "true".to_string(),
+                format!("cd {base}/releases && ls -1t | tail -n +6 | xargs -r rm -rf"),
+            ];
+            for s in steps {
+                let ok = if s == "SCP" {
+                    let mut cmd = std::process::Command::new("scp");
+                    opts(&mut cmd, port);
+                    cmd.args(["-q", "-P", &port.to_string()]).arg(&tgz).arg(format!("{dest}:/tmp/bench-{}.tgz", h.user));
+                    cmd.status().unwrap().success()
+                } else {
+                    let mut cmd = std::process::Command::new("ssh");
+                    opts(&mut cmd, port);
+                    cmd.args(["-p", &port.to_string(), &dest, &s]);
+                    cmd.status().unwrap().success()
+                };
+                assert!(ok, "loop step failed: {s}");
+            }
+        }
+        let theirs = t.elapsed();
+        let their_hs: usize = lab.hosts[..n].iter().zip(&before).map(|(h, b)| h.handshakes() - b).sum();
+        let line = format!(
+            "| {n} | {:.2} s | {:.2} s | {:.1}x | {:.1} | {:.1} |\n",
+            ours.as_secs_f64(),
+            theirs.as_secs_f64(),
+            theirs.as_secs_f64() / ours.as_secs_f64(),
+            ours_hs as f64 / n as f64,
+            their_hs as f64 / n as f64
+        );
+        eprint!("{line}");
+        report.push_str(&line);
+        results.push((n, ours, theirs, ours_hs as f64 / n as f64));
+    }
+    eprintln!("\n{report}");
+    if let Ok(out) = std::env::var("GANTRY_BENCH_OUT") {
+        let _ = std::fs::write(out, &report);
+    }
+    for (n, _, _, hs) in &results {
+        assert!(*hs <= 2.0, "{n} hosts: {hs} handshakes per host");
+    }
+}
+
+/// `artifact` from a URL (with sha256) and from `actions-artifact:<name>` through a GitHub API
+/// stand-in (python's http.server serving the API paths as files on loopback).
+#[test]
+fn artifacts_from_url_and_github_actions_api() {
+    let Some(lab) = Lab::new(1) else { return };
+    if !gantry_test::have_program("python3") {
+        eprintln!("SKIP: python3 missing");
+        return;
+    }
+    let web = lab.tmp.path().join("web");
+    let art = lab.artifact("7.0.0", false);
+    let tgz = web.join("app.tar.gz");
+    std::fs::create_dir_all(&web).unwrap();
+    assert!(std::process::Command::new("tar").arg("-czf").arg(&tgz).arg("-C").arg(&art).arg(".").status().unwrap().success());
+    let sum = {
+        let o = std::process::Command::new("sha256sum").arg(&tgz).output().unwrap();
+        String::from_utf8_lossy(&o.stdout).split_whitespace().next().unwrap().to_string()
+    };
+    // the Actions artifact: a zip holding the tarball, as upload-artifact stores it
+    let api = web.join("api/repos/acme/api/actions");
+    std::fs::create_dir_all(api.join("artifacts/123")).unwrap();
+    std::fs::create_dir_all(api.join("runs/4242")).unwrap();
+    assert!(std::process::Command::new("python3")
+        .args(["-c", "import sys,zipfile; z=zipfile.ZipFile(sys.argv[1],'w'); z.write(sys.argv[2],'app.tar.gz'); z.close()"])
+        .arg(api.join("artifacts/123/zip"))
+        .arg(&tgz)
+        .status()
+        .unwrap()
+        .success());
+    std::fs::write(api.join("runs/4242/artifacts"), r#"{"total_count":1,"artifacts":[{"id":123,"name":"app","expired":false}]}"#).unwrap();
+    let port = gantry_test::free_port();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _srv = Kill(
+        std::process::Command::new("python3")
+            .args(["-m", "http.server", "--bind", "127.0.0.1", &port.to_string()])
+            .current_dir(&web)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    assert!(gantry_test::wait_for_port(([127, 0, 0, 1], port).into(), Duration::from_secs(10)));
+    let url = format!("http://127.0.0.1:{port}/app.tar.gz");
+    // wrong checksum: refused before any host is touched
+    let r = run_with(&lab, |c| {
+        c.input("artifact", &url).input("artifact-sha256", &"ab".repeat(32));
+    });
+    r.assert_exit(1);
+    assert!(r.stdout.contains("sha256"), "{}", r.stdout);
+    assert!(!lab.base(0).join("releases").exists());
+    run_with(&lab, |c| {
+        c.input("artifact", &url).input("artifact-sha256", &sum).input("release-id", "url1");
+    })
+    .assert_success();
+    assert_eq!(lab.answer(0), "7.0.0");
+    let r = run_with(&lab, |c| {
+        c.input("artifact", "actions-artifact:app")
+            .input("release-id", "gh1")
+            .input("github-token", "ghs_testtoken123")
+            .env("GITHUB_API_URL", &format!("http://127.0.0.1:{port}/api"));
+    });
+    r.assert_success();
+    assert_eq!(lab.current(0).as_deref(), Some("gh1"));
+    assert_eq!(lab.answer(0), "7.0.0");
+}
