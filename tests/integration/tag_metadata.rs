@@ -457,6 +457,16 @@ fn bad_inputs_fail_with_one_error_naming_input_and_value() {
         );
         assert!(r.outputs.is_empty());
     }
+    // The toolkit's parseBool refuses anything but 1/t/true/0/f/false (any case form it lists).
+    let mut c = ctx("push-tag", &api);
+    c.env("DOCKER_METADATA_SET_OUTPUT_ENV", "no");
+    let r = c.run("tag-metadata");
+    r.assert_exit(1);
+    assert!(
+        r.error_lines()
+            .join("")
+            .contains("DOCKER_METADATA_SET_OUTPUT_ENV")
+    );
     // A non-numeric short sha length fails only when a short sha is rendered.
     let mut c = ctx("push-tag", &api);
     c.input("tags", "type=sha")
