@@ -735,3 +735,154 @@ fn bench_twenty_deployments_vs_kubectl() {
     }
     assert!(latency < Duration::from_secs(2), "{line}");
 }
+
+fn selector_color(kube: &FakeKube, ns: &str) -> Option<String> {
+    kube.get("services", ns, "web")?["spec"]["selector"]["gantry.dev/color"]
+        .as_str()
+        .map(str::to_string)
+}
+
+#[test]
+fn blue_green_switches_keeps_the_old_color_switches_back_and_rejects_a_bad_color() {
+    let (kube, k) = setup!();
+    let bg = [("strategy", "blue-green")];
+    let r = deploy(
+        &kube,
+        &k,
+        "k8s/overlays/staging",
+        "registry.example/web:1.0.0",
+        &bg,
+    );
+    r.assert_success();
+    assert_eq!(r.output("color"), Some("blue"));
+    assert_eq!(
+        selector_color(&kube, "shop-staging").as_deref(),
+        Some("blue")
+    );
+    assert_eq!(
+        image(&kube, "shop-staging", "web-blue"),
+        "registry.example/web:1.0.0"
+    );
+    let r = deploy(
+        &kube,
+        &k,
+        "k8s/overlays/staging",
+        "registry.example/web:2.0.0",
+        &bg,
+    );
+    r.assert_success();
+    assert_eq!(r.output("color"), Some("green"));
+    assert_eq!(
+        selector_color(&kube, "shop-staging").as_deref(),
+        Some("green")
+    );
+    assert_eq!(
+        image(&kube, "shop-staging", "web-green"),
+        "registry.example/web:2.0.0"
+    );
+    assert_eq!(
+        image(&kube, "shop-staging", "web-blue"),
+        "registry.example/web:1.0.0",
+        "the old color is kept"
+    );
+    // Manual rollback switches the Service back to blue at once.
+    let mut c = ctx(&kube, &k);
+    c.input("overlay", "k8s/overlays/staging")
+        .input("strategy", "blue-green")
+        .input("rollback", "true");
+    let r = c.run("kustomize-deploy");
+    r.assert_success();
+    assert_eq!(r.output("color"), Some("blue"));
+    assert_eq!(
+        selector_color(&kube, "shop-staging").as_deref(),
+        Some("blue")
+    );
+    // A crash-looping green is rejected: deleted, traffic stays on blue.
+    let r = deploy(
+        &kube,
+        &k,
+        "k8s/overlays/staging",
+        "registry.example/web:3.0.0-crashloop",
+        &bg,
+    );
+    r.assert_exit(1);
+    assert_eq!(r.output("rolled-back"), Some("true"));
+    assert_eq!(
+        selector_color(&kube, "shop-staging").as_deref(),
+        Some("blue")
+    );
+    assert!(
+        kube.get("deployments", "shop-staging", "web-green")
+            .is_none()
+    );
+    assert_eq!(
+        image(&kube, "shop-staging", "web-blue"),
+        "registry.example/web:1.0.0"
+    );
+}
+
+#[test]
+fn canary_promotes_a_healthy_version_and_rejects_a_crashing_one() {
+    let (kube, k) = setup!();
+    deploy(
+        &kube,
+        &k,
+        "k8s/overlays/production",
+        "registry.example/web:1.0.0",
+        &[],
+    )
+    .assert_success();
+    let canary = [
+        ("strategy", "canary"),
+        ("canary-duration", "1s"),
+        ("canary-replicas", "34%"),
+    ];
+    let r = deploy(
+        &kube,
+        &k,
+        "k8s/overlays/production",
+        "registry.example/web:2.0.0",
+        &canary,
+    );
+    r.assert_success();
+    assert_eq!(
+        image(&kube, "shop-production", "web"),
+        "registry.example/web:2.0.0"
+    );
+    assert!(
+        kube.get("deployments", "shop-production", "web-canary")
+            .is_none(),
+        "canary removed after promotion"
+    );
+    assert!(
+        applied(&r)
+            .iter()
+            .any(|x| x["name"] == "web-canary" && x["result"] == "deleted (promoted)"),
+        "{:?}",
+        applied(&r)
+    );
+    let r = deploy(
+        &kube,
+        &k,
+        "k8s/overlays/production",
+        "registry.example/web:3.0.0-crashloop",
+        &[("strategy", "canary"), ("canary-duration", "5s")],
+    );
+    r.assert_exit(1);
+    assert!(
+        r.all_output().contains("canary rejected"),
+        "{}",
+        r.all_output()
+    );
+    assert_eq!(r.output("rolled-back"), Some("true"));
+    assert_eq!(
+        image(&kube, "shop-production", "web"),
+        "registry.example/web:2.0.0",
+        "stable untouched"
+    );
+    assert!(
+        kube.get("deployments", "shop-production", "web-canary")
+            .is_none(),
+        "canary deleted after rejection"
+    );
+}

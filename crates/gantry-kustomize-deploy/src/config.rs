@@ -150,6 +150,31 @@ pub enum KubeSource {
 pub enum Strategy {
     /// Apply and wait.
     Rolling,
+    /// New color next to the live one, then switch Services.
+    BlueGreen,
+    /// A few new pods behind the same Service, then promote or reject.
+    Canary,
+}
+
+/// Canary size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CanarySize {
+    /// A fixed number of pods.
+    Replicas(u32),
+    /// A percentage of the stable replicas (at least one pod).
+    Percent(u32),
+}
+
+impl CanarySize {
+    /// Pods for a stable Deployment of `replicas`.
+    pub fn pods(self, replicas: i64) -> i64 {
+        match self {
+            Self::Replicas(n) => i64::from(n.max(1)),
+            Self::Percent(p) => ((replicas * i64::from(p)) + 99) / 100,
+        }
+        .max(1)
+    }
 }
 
 /// What this run does.
@@ -199,6 +224,16 @@ pub struct Config {
     pub kubectl: Option<String>,
     /// `--dry-run`.
     pub dry_run: bool,
+    /// Canary size.
+    pub canary_size: CanarySize,
+    /// How long the canary must stay healthy.
+    pub canary_duration: Duration,
+    /// URL checked from inside the cluster by a short-lived Job.
+    pub health_check_url: Option<String>,
+    /// Image of the health-check Job.
+    pub health_check_image: String,
+    /// Blue-green: keep the previous color after the switch.
+    pub keep_previous: bool,
 }
 
 fn decode_kubeconfig(text: &str) -> Result<String, InputError> {
@@ -349,15 +384,45 @@ impl Config {
             .choice("strategy", &["rolling", "blue-green", "canary"])?
             .as_deref()
         {
-            None | Some("rolling") => Strategy::Rolling,
-            Some(other) => {
-                return Err(InputError::invalid(
-                    "strategy",
-                    other,
-                    "this build supports only `rolling`; blue-green and canary are not implemented yet",
-                ));
-            }
+            Some("blue-green") => Strategy::BlueGreen,
+            Some("canary") => Strategy::Canary,
+            _ => Strategy::Rolling,
         };
+        let canary_size = match i.string("canary-replicas") {
+            None => CanarySize::Replicas(1),
+            Some(v) => match v.strip_suffix('%') {
+                Some(p) => match p.trim().parse::<u32>() {
+                    Ok(p) if (1..=100).contains(&p) => CanarySize::Percent(p),
+                    _ => {
+                        return Err(InputError::invalid(
+                            "canary-replicas",
+                            &v,
+                            "a percentage must be 1% to 100%",
+                        ));
+                    }
+                },
+                None => match v.parse::<u32>() {
+                    Ok(n) if n >= 1 => CanarySize::Replicas(n),
+                    _ => {
+                        return Err(InputError::invalid(
+                            "canary-replicas",
+                            &v,
+                            "expected a number of pods (e.g. 1) or a percentage (e.g. 10%)",
+                        ));
+                    }
+                },
+            },
+        };
+        let health_check_url = i.string("health-check-url");
+        if let Some(u) = &health_check_url
+            && !(u.starts_with("http://") || u.starts_with("https://"))
+        {
+            return Err(InputError::invalid(
+                "health-check-url",
+                u,
+                "expected an http:// or https:// URL reachable from inside the cluster",
+            ));
+        }
         let timeout = i.duration("timeout")?.unwrap_or(Duration::from_secs(300));
         let field_manager = i.string("field-manager").unwrap_or_else(|| "gantry".into());
         if field_manager.len() > 128 || field_manager.is_empty() {
@@ -389,6 +454,15 @@ impl Config {
             history_limit,
             kubectl: i.string("kubectl"),
             dry_run: step.dry_run,
+            canary_size,
+            canary_duration: i
+                .duration("canary-duration")?
+                .unwrap_or(Duration::from_secs(30)),
+            health_check_url,
+            health_check_image: i
+                .string("health-check-image")
+                .unwrap_or_else(|| "curlimages/curl:8.11.1".into()),
+            keep_previous: i.opt_bool("keep-previous")?.unwrap_or(true),
         })
     }
 }

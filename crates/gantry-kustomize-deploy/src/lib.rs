@@ -15,6 +15,7 @@ pub mod history;
 pub mod render;
 pub mod rollout;
 mod run;
+pub mod strategy;
 
 use gantry_runtime::{
     ActionSpec, Annotation, ErrorClass, Failure, InputError, InputKind, InputSpec, OutputSpec, Step,
@@ -30,7 +31,12 @@ pub static INPUTS: &[InputSpec] = &[
     InputSpec::new("kubeconfig", InputKind::String, "Kubeconfig as raw YAML or base64 (as usually stored in a secret). Every credential in it is masked. Default: `KUBECONFIG`, `~/.kube/config` or the in-cluster service account.").secret(),
     InputSpec::new("kubeconfig-file", InputKind::Path, "Path to a kubeconfig file (instead of `kubeconfig`)."),
     InputSpec::new("kube-context", InputKind::String, "Kubeconfig context to use (default: the current context)."),
-    InputSpec::new("strategy", InputKind::String, "Deployment strategy: `rolling` (apply and wait). `blue-green` and `canary` are rejected by this build.").default("rolling"),
+    InputSpec::new("strategy", InputKind::String, "`rolling` (apply and wait), `blue-green` (deploy `<name>-blue`/`<name>-green` next to the live color, check, switch the Services' selectors, keep the old color for instant rollback) or `canary` (run `canary-replicas` new pods behind the same Service for `canary-duration`, then promote or reject).").default("rolling"),
+    InputSpec::new("canary-replicas", InputKind::String, "Canary size: a number of pods (`1`) or a percentage of the stable replicas (`10%`).").default("1"),
+    InputSpec::new("canary-duration", InputKind::Duration, "How long the canary must stay healthy before it is promoted.").default("30s"),
+    InputSpec::new("health-check-url", InputKind::String, "blue-green/canary: a URL checked from inside the cluster by a short-lived Job before traffic moves (default: readiness only)."),
+    InputSpec::new("health-check-image", InputKind::String, "Image of the health-check Job (runs `curl -fsS <url>`).").default("curlimages/curl:8.11.1"),
+    InputSpec::new("keep-previous", InputKind::Bool, "blue-green: keep the previous color's Deployments after the switch, for an instant `rollback` (switches back).").default("true"),
     InputSpec::new("timeout", InputKind::Duration, "One deadline for all workloads of the overlay (`90s`, `5m`, or seconds).").default("5m"),
     InputSpec::new("prune", InputKind::Bool, "Delete objects that the previous revision of this overlay applied and that no longer render (only objects carrying this overlay's inventory label).").default("false"),
     InputSpec::new("server-dry-run", InputKind::Bool, "Send every apply with `dryRun=All` so the server validates it; nothing is changed or waited for.").default("false"),
@@ -60,6 +66,10 @@ pub static OUTPUTS: &[OutputSpec] = &[
     OutputSpec::new(
         "revision",
         "The revision number recorded in the in-cluster history for this run.",
+    ),
+    OutputSpec::new(
+        "color",
+        "blue-green: the color now receiving traffic (`blue` or `green`).",
     ),
 ];
 
@@ -114,6 +124,9 @@ pub enum Error {
     /// Rollback not possible.
     #[error("cannot roll back: {0}")]
     NoRollback(String),
+    /// The overlay does not fit the strategy.
+    #[error("{0}")]
+    Strategy(String),
     /// Cancelled.
     #[error("cancelled")]
     Cancelled,
@@ -127,7 +140,10 @@ impl Failure for Error {
             Self::Render(_) | Self::NoRenderer | Self::Cluster(_) | Self::Api { .. } => {
                 ErrorClass::Environment
             }
-            Self::Apply(_) | Self::RolloutFailed { .. } | Self::NoRollback(_) => ErrorClass::Failed,
+            Self::Apply(_)
+            | Self::RolloutFailed { .. }
+            | Self::NoRollback(_)
+            | Self::Strategy(_) => ErrorClass::Failed,
             Self::Cancelled => ErrorClass::Cancelled,
         }
     }

@@ -12,10 +12,11 @@ use serde_json::{Value, json};
 use crate::Error;
 use crate::apply::{self, Obj};
 use crate::cluster::{self, Cluster};
-use crate::config::{Config, Mode};
+use crate::config::{Config, Mode, Strategy};
 use crate::history::{self, History, Revision, Saved};
 use crate::render;
 use crate::rollout::{self, Progress, Workload};
+use crate::strategy;
 
 const INVENTORY_LABEL: &str = "gantry.dev/inventory";
 const WORKLOAD_KINDS: &[&str] = &["Deployment", "StatefulSet", "DaemonSet", "Job"];
@@ -186,6 +187,9 @@ fn normalise(v: &Value) -> Value {
 /// The entry point after inputs are resolved.
 pub async fn run_deploy(step: &mut Step, cfg: Config) -> Result<(), Error> {
     if let Mode::Rollback(to) = cfg.mode.clone() {
+        if cfg.strategy == Strategy::BlueGreen && to.is_none() {
+            return switch_back(step, &cfg).await;
+        }
         return manual_rollback(step, &cfg, to).await;
     }
     let mut docs = render_overlay(step, &cfg).await?;
@@ -272,6 +276,15 @@ pub async fn run_deploy(step: &mut Step, cfg: Config) -> Result<(), Error> {
     step.outputs.set_always("revision", number.to_string());
     step.outputs.set_always("rolled-back", "false");
 
+    match cfg.strategy {
+        Strategy::BlueGreen => {
+            return blue_green(step, &cfg, &cl, &objs, &loc, &mut hist, number).await;
+        }
+        Strategy::Canary => {
+            return canary(step, &cfg, &cl, &objs, &before, &loc, &mut hist, number).await;
+        }
+        Strategy::Rolling => {}
+    }
     let results = step
         .stage(
             "apply",
@@ -967,5 +980,494 @@ async fn manual_rollback(step: &mut Step, cfg: &Config, to: Option<u32>) -> Resu
             rolled_back: false,
         });
     }
+    Ok(())
+}
+
+async fn wait_for(
+    step: &mut Step,
+    cl: &Cluster,
+    wl: &[Workload],
+    timeout: std::time::Duration,
+    stage: &str,
+) -> Result<rollout::WaitOutcome, Error> {
+    let console = step.console.clone();
+    let client = cl.client.clone();
+    let cancel = step.cancel.clone();
+    let wl = wl.to_vec();
+    step.stage(stage, async move {
+        rollout::wait_all(&client, &wl, timeout, &cancel, |m| console.info(m)).await
+    })
+    .await
+    .map_err(api_err("watching the rollout"))
+}
+
+fn outcome_failure(o: &rollout::WaitOutcome, timeout: std::time::Duration) -> Option<String> {
+    if !o.failed.is_empty() {
+        return Some(
+            o.failed
+                .iter()
+                .map(|(w, m)| format!("{}: {m}", w.id()))
+                .collect::<Vec<_>>()
+                .join("; "),
+        );
+    }
+    if o.timed_out {
+        let pending: Vec<String> = o
+            .results
+            .iter()
+            .filter(|(_, p)| matches!(p, Progress::Waiting(_)))
+            .map(|(id, p)| format!("{id} ({})", msg(p)))
+            .collect();
+        return Some(format!(
+            "deadline of {} passed; still waiting for {}",
+            gantry_runtime::duration::human(timeout),
+            pending.join(", ")
+        ));
+    }
+    None
+}
+
+async fn apply_rows(
+    cl: &Cluster,
+    objs: &[Obj],
+    manager: &str,
+    rows: &mut Vec<Row>,
+) -> Result<(), Error> {
+    let before = apply::snapshot(&cl.client, objs)
+        .await
+        .map_err(api_err("reading live objects"))?;
+    for (i, r) in apply::apply_all(&cl.client, objs, manager, false)
+        .await
+        .into_iter()
+        .enumerate()
+    {
+        let after = r?;
+        let o = &objs[i];
+        let result = match before[i]
+            .as_ref()
+            .and_then(|b| b.pointer("/metadata/resourceVersion").cloned())
+        {
+            None => "created",
+            Some(rv) if after.pointer("/metadata/resourceVersion") == Some(&rv) => "unchanged",
+            Some(_) => "configured",
+        };
+        tracing::info!("{} {result}", o.id());
+        rows.push(row(o, result));
+    }
+    Ok(())
+}
+
+fn live_color_of(v: &Value) -> Option<String> {
+    v.pointer(&format!(
+        "/spec/selector/{}",
+        strategy::COLOR_LABEL.replace('/', "~1")
+    ))
+    .and_then(Value::as_str)
+    .map(str::to_string)
+}
+
+/// Blue-green: deploy the idle color next to the live one, wait, check, switch the Services.
+async fn blue_green(
+    step: &mut Step,
+    cfg: &Config,
+    cl: &Cluster,
+    objs: &[Obj],
+    loc: &history::Location,
+    hist: &mut History,
+    number: u32,
+) -> Result<(), Error> {
+    let deps: Vec<&Obj> = objs.iter().filter(|o| o.kind() == "Deployment").collect();
+    let svcs: Vec<&Obj> = objs
+        .iter()
+        .filter(|o| {
+            o.kind() == "Service"
+                && deps
+                    .iter()
+                    .any(|d| strategy::selects(&o.manifest, &d.manifest))
+        })
+        .collect();
+    if deps.is_empty() || svcs.is_empty() {
+        set_status(cl, loc, hist, number, "failed", cfg).await;
+        return Err(Error::Strategy(
+            "blue-green needs at least one Deployment and a Service selecting its pods in the overlay".into(),
+        ));
+    }
+    let mut live_color = None;
+    for s in &svcs {
+        if let Some(l) = apply::get(&cl.client, s)
+            .await
+            .map_err(api_err("reading a Service"))?
+            && let Some(c) = live_color_of(&l)
+        {
+            live_color = Some(c);
+            break;
+        }
+    }
+    let new = live_color.as_deref().map(strategy::other).unwrap_or("blue");
+    step.console.info(&format!(
+        "blue-green: live color {}, deploying {new}",
+        live_color.as_deref().unwrap_or("none")
+    ));
+    let colored: Vec<Obj> = deps.iter().map(|d| strategy::colored(d, new)).collect();
+    let mut phase1: Vec<Obj> = objs
+        .iter()
+        .filter(|o| o.kind() != "Deployment" && !svcs.iter().any(|s| s.id() == o.id()))
+        .cloned()
+        .collect();
+    phase1.extend(colored.iter().cloned());
+    let mut rows = Vec::new();
+    apply_rows(cl, &phase1, &cfg.field_manager, &mut rows).await?;
+    let outcome = wait_for(step, cl, &workloads(&colored), cfg.timeout, "wait").await?;
+    let mut failure = outcome_failure(&outcome, cfg.timeout);
+    if failure.is_none()
+        && let Some(url) = &cfg.health_check_url
+    {
+        let ns = colored[0].namespace.clone().unwrap_or_default();
+        if let Err(e) = strategy::health_check(
+            &cl.client,
+            &ns,
+            url,
+            &cfg.health_check_image,
+            &cfg.field_manager,
+            cfg.timeout,
+            &step.cancel,
+        )
+        .await
+        {
+            failure = Some(e);
+        }
+    }
+    if let Some(summary) = failure {
+        step.console.error("rollout failed", &summary);
+        diagnostics(step, cl, &outcome).await;
+        for c in &colored {
+            apply::delete(&cl.client, c, false).await?;
+            rows.push(row(c, "deleted (rejected color)"));
+        }
+        set_status(cl, loc, hist, number, "rolled-back", cfg).await;
+        report(
+            step,
+            &rows,
+            &images_of(objs),
+            true,
+            Some(&outcome),
+            &format!(
+                "Blue-green: {new} was rejected; traffic stays on {}.",
+                live_color.as_deref().unwrap_or("nothing (first deploy)")
+            ),
+        );
+        return Err(Error::RolloutFailed {
+            summary,
+            rolled_back: true,
+        });
+    }
+    for s in &svcs {
+        let p = strategy::pinned(s, new);
+        apply::apply_one(&cl.client, &p, &cfg.field_manager, false).await?;
+        step.console.info(&format!("{} switched to {new}", p.id()));
+        rows.push(row(&p, &format!("switched to {new}")));
+    }
+    if let Some(old) = &live_color {
+        for d in &deps {
+            let o = strategy::colored(d, old);
+            if cfg.keep_previous {
+                rows.push(row(&o, "kept (previous color)"));
+            } else {
+                apply::delete(&cl.client, &o, false).await?;
+                rows.push(row(&o, "deleted (previous color)"));
+            }
+        }
+    }
+    step.outputs.set("color", new);
+    set_status(cl, loc, hist, number, "deployed", cfg).await;
+    report(
+        step,
+        &rows,
+        &images_of(objs),
+        false,
+        Some(&outcome),
+        &format!("Blue-green: traffic switched to {new} (revision {number})."),
+    );
+    Ok(())
+}
+
+/// `--rollback` with blue-green: switch the Services back to the kept previous color.
+async fn switch_back(step: &mut Step, cfg: &Config) -> Result<(), Error> {
+    if cfg.overlay_input.is_empty() {
+        return Err(gantry_runtime::InputError::Required {
+            name: "overlay".into(),
+        }
+        .into());
+    }
+    let cl = timed_connect(step, cfg).await?;
+    let default_ns = cfg
+        .namespace
+        .clone()
+        .unwrap_or_else(|| cl.default_namespace.clone());
+    let loc = history::location(&cfg.overlay_input, &default_ns);
+    let mut hist = history::load(&cl.client, &loc)
+        .await
+        .map_err(api_err("reading the revision history"))?;
+    let Some(latest) = hist
+        .revisions
+        .iter()
+        .rev()
+        .find(|r| r.status == "deployed")
+        .cloned()
+    else {
+        return Err(Error::NoRollback(format!(
+            "no deployed revision of {} in namespace {}",
+            cfg.overlay_input, loc.namespace
+        )));
+    };
+    let objs: Vec<Obj> = latest
+        .objects
+        .iter()
+        .map(|s| {
+            apply::from_saved(
+                &s.api_version,
+                &s.kind,
+                &s.plural,
+                s.namespace.as_deref(),
+                s.applied.clone(),
+            )
+        })
+        .collect();
+    let deps: Vec<&Obj> = objs.iter().filter(|o| o.kind() == "Deployment").collect();
+    let svcs: Vec<&Obj> = objs
+        .iter()
+        .filter(|o| {
+            o.kind() == "Service"
+                && deps
+                    .iter()
+                    .any(|d| strategy::selects(&o.manifest, &d.manifest))
+        })
+        .collect();
+    let mut current = None;
+    for s in &svcs {
+        if let Some(l) = apply::get(&cl.client, s)
+            .await
+            .map_err(api_err("reading a Service"))?
+        {
+            current = current.or(live_color_of(&l));
+        }
+    }
+    let Some(current) = current else {
+        return Err(Error::NoRollback(
+            "the Services are not pinned to a color; nothing to switch back".into(),
+        ));
+    };
+    let back = strategy::other(&current);
+    let previous: Vec<Obj> = deps.iter().map(|d| strategy::colored(d, back)).collect();
+    for p in &previous {
+        if apply::get(&cl.client, p)
+            .await
+            .map_err(api_err("reading a Deployment"))?
+            .is_none()
+        {
+            return Err(Error::NoRollback(format!(
+                "{} does not exist (deployed with keep-previous: false?)",
+                p.id()
+            )));
+        }
+    }
+    let outcome = wait_for(step, &cl, &workloads(&previous), cfg.timeout, "wait").await?;
+    if let Some(summary) = outcome_failure(&outcome, cfg.timeout) {
+        return Err(Error::NoRollback(format!(
+            "the previous color {back} is not ready: {summary}"
+        )));
+    }
+    let mut rows = Vec::new();
+    for s in &svcs {
+        let p = strategy::pinned(s, back);
+        apply::apply_one(&cl.client, &p, &cfg.field_manager, false).await?;
+        step.console
+            .info(&format!("{} switched back to {back}", p.id()));
+        rows.push(row(&p, &format!("switched back to {back}")));
+    }
+    let number = hist.next_number();
+    hist.revisions.push(Revision {
+        number,
+        time: step.now().to_rfc3339(),
+        status: "rollback".into(),
+        images: images_of(&previous),
+        commit: Some(step.github.sha.clone()).filter(|s| !s.is_empty()),
+        run_url: step.github.run_url(),
+        objects: latest.objects.clone(),
+    });
+    history::save(
+        &cl.client,
+        &loc,
+        &mut hist,
+        cfg.history_limit,
+        &cfg.field_manager,
+    )
+    .await
+    .map_err(api_err("saving the revision history"))?;
+    step.outputs.set_always("revision", number.to_string());
+    step.outputs.set("color", back);
+    report(
+        step,
+        &rows,
+        &images_of(&previous),
+        true,
+        Some(&outcome),
+        &format!("Blue-green: traffic switched back from {current} to {back}."),
+    );
+    Ok(())
+}
+
+/// Canary: run a few new pods behind the same Service, watch them, then promote or reject.
+#[allow(clippy::too_many_arguments)]
+async fn canary(
+    step: &mut Step,
+    cfg: &Config,
+    cl: &Cluster,
+    objs: &[Obj],
+    before: &[Option<Value>],
+    loc: &history::Location,
+    hist: &mut History,
+    number: u32,
+) -> Result<(), Error> {
+    let deps: Vec<&Obj> = objs.iter().filter(|o| o.kind() == "Deployment").collect();
+    if deps.is_empty() {
+        set_status(cl, loc, hist, number, "failed", cfg).await;
+        return Err(Error::Strategy(
+            "canary needs at least one Deployment in the overlay".into(),
+        ));
+    }
+    let canaries: Vec<Obj> = deps
+        .iter()
+        .map(|d| strategy::canary(d, cfg.canary_size))
+        .collect();
+    let mut phase1: Vec<Obj> = objs
+        .iter()
+        .filter(|o| o.kind() != "Deployment")
+        .cloned()
+        .collect();
+    phase1.extend(canaries.iter().cloned());
+    let mut rows = Vec::new();
+    apply_rows(cl, &phase1, &cfg.field_manager, &mut rows).await?;
+    let cw = workloads(&canaries);
+    let outcome = wait_for(step, cl, &cw, cfg.timeout, "wait for canary").await?;
+    let mut failure = outcome_failure(&outcome, cfg.timeout);
+    if failure.is_none() {
+        step.console.info(&format!(
+            "canary ready; watching it for {}",
+            gantry_runtime::duration::human(cfg.canary_duration)
+        ));
+        let start = std::time::Instant::now();
+        if let Err(e) =
+            strategy::watch_healthy(&cl.client, &cw, cfg.canary_duration, &step.cancel).await
+        {
+            failure = Some(e);
+        }
+        step.timings.record("canary analysis", start.elapsed());
+    }
+    if failure.is_none()
+        && let Some(url) = &cfg.health_check_url
+    {
+        let ns = canaries[0].namespace.clone().unwrap_or_default();
+        if let Err(e) = strategy::health_check(
+            &cl.client,
+            &ns,
+            url,
+            &cfg.health_check_image,
+            &cfg.field_manager,
+            cfg.timeout,
+            &step.cancel,
+        )
+        .await
+        {
+            failure = Some(e);
+        }
+    }
+    if let Some(summary) = failure {
+        step.console.error("canary rejected", &summary);
+        let diag = rollout::WaitOutcome {
+            results: outcome.results.clone(),
+            timed_out: false,
+            failed: cw.iter().map(|w| (w.clone(), summary.clone())).collect(),
+        };
+        diagnostics(step, cl, &diag).await;
+        for c in &canaries {
+            apply::delete(&cl.client, c, false).await?;
+            rows.push(row(c, "deleted (canary rejected)"));
+        }
+        set_status(cl, loc, hist, number, "rolled-back", cfg).await;
+        report(
+            step,
+            &rows,
+            &images_of(objs),
+            true,
+            Some(&outcome),
+            "Canary rejected; the stable Deployments were not changed.",
+        );
+        return Err(Error::RolloutFailed {
+            summary: format!("canary rejected: {summary}"),
+            rolled_back: true,
+        });
+    }
+    // Promote: roll the stable Deployments to the new version, then remove the canaries.
+    let stable: Vec<Obj> = deps.iter().map(|d| (*d).clone()).collect();
+    apply_rows(cl, &stable, &cfg.field_manager, &mut rows).await?;
+    let outcome = wait_for(
+        step,
+        cl,
+        &workloads(&stable),
+        cfg.timeout,
+        "wait for promotion",
+    )
+    .await?;
+    for c in &canaries {
+        apply::delete(&cl.client, c, false).await?;
+        rows.push(row(c, "deleted (promoted)"));
+    }
+    if let Some(summary) = outcome_failure(&outcome, cfg.timeout) {
+        step.console.error("rollout failed", &summary);
+        diagnostics(step, cl, &outcome).await;
+        let mut rolled_back = false;
+        if cfg.rollback_on_failure {
+            let idx: Vec<usize> = objs
+                .iter()
+                .enumerate()
+                .filter(|(_, o)| o.kind() == "Deployment")
+                .map(|(i, _)| i)
+                .collect();
+            let o2: Vec<Obj> = idx.iter().map(|&i| objs[i].clone()).collect();
+            let b2: Vec<Option<Value>> = idx.iter().map(|&i| before[i].clone()).collect();
+            rolled_back = restore_before(step, cl, &o2, &b2, cfg).await.is_ok();
+        }
+        set_status(
+            cl,
+            loc,
+            hist,
+            number,
+            if rolled_back { "rolled-back" } else { "failed" },
+            cfg,
+        )
+        .await;
+        report(
+            step,
+            &rows,
+            &images_of(objs),
+            rolled_back,
+            Some(&outcome),
+            &format!("Canary promoted but the rollout failed: {summary}"),
+        );
+        return Err(Error::RolloutFailed {
+            summary,
+            rolled_back,
+        });
+    }
+    set_status(cl, loc, hist, number, "deployed", cfg).await;
+    report(
+        step,
+        &rows,
+        &images_of(objs),
+        false,
+        Some(&outcome),
+        &format!("Canary promoted (revision {number})."),
+    );
     Ok(())
 }
