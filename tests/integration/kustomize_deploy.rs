@@ -613,6 +613,7 @@ fn many_deployments(dir: &Path, n: usize) {
 /// gantry vs `kubectl apply --server-side -k` + sequential `kubectl rollout status`, against the
 /// same fake server and controller timing; then crash-loop detection latency.
 #[test]
+#[allow(clippy::disallowed_methods)] // opt-in switches of a benchmark, read directly
 fn bench_twenty_deployments_vs_kubectl() {
     if std::env::var_os("GANTRY_BENCH").is_none() {
         gantry_test::skip!("benchmark; set GANTRY_BENCH=1 to run it");
@@ -884,5 +885,71 @@ fn canary_promotes_a_healthy_version_and_rejects_a_crashing_one() {
         kube.get("deployments", "shop-production", "web-canary")
             .is_none(),
         "canary deleted after rejection"
+    );
+}
+
+#[test]
+fn statefulsets_daemonsets_and_jobs_are_waited_in_parallel_and_on_delete_is_reported() {
+    let (kube, k) = setup!();
+    let mut c = ctx(&kube, &k);
+    let dir = c.workspace().join("workloads");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let pod = |name: &str| {
+        format!(
+            "    metadata:\n      labels:\n        app: {name}\n    spec:\n      containers:\n      - name: {name}\n        image: registry.example/{name}:1\n"
+        )
+    };
+    let text = format!(
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: data\n---\n\
+         apiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: db\nspec:\n  replicas: 2\n  serviceName: db\n  selector:\n    matchLabels:\n      app: db\n  template:\n{}---\n\
+         apiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: legacy\nspec:\n  replicas: 1\n  updateStrategy:\n    type: OnDelete\n  selector:\n    matchLabels:\n      app: legacy\n  template:\n{}---\n\
+         apiVersion: apps/v1\nkind: DaemonSet\nmetadata:\n  name: agent\nspec:\n  selector:\n    matchLabels:\n      app: agent\n  template:\n{}---\n\
+         apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: migrate\nspec:\n  template:\n{}",
+        pod("db"),
+        pod("legacy"),
+        pod("agent"),
+        pod("migrate").replace("    spec:\n", "    spec:\n      restartPolicy: Never\n")
+    );
+    std::fs::write(dir.join("all.yaml"), text).expect("write");
+    std::fs::write(
+        dir.join("kustomization.yaml"),
+        "namespace: data\nresources:\n- all.yaml\n",
+    )
+    .expect("write");
+    c.input("overlay", "workloads")
+        .input("images", "registry.example/db:2");
+    let r = c.run("kustomize-deploy");
+    r.assert_success();
+    let sts = kube.get("statefulsets", "data", "db").expect("db");
+    assert_eq!(sts["status"]["readyReplicas"], 2);
+    assert_eq!(
+        sts["status"]["updateRevision"],
+        sts["status"]["currentRevision"]
+    );
+    assert_eq!(
+        kube.get("daemonsets", "data", "agent").expect("agent")["status"]["numberAvailable"],
+        2
+    );
+    assert_eq!(
+        kube.get("jobs", "data", "migrate").expect("job")["status"]["succeeded"],
+        1
+    );
+    assert!(
+        r.stdout.contains("not waited::StatefulSet/data/legacy"),
+        "{}",
+        r.stdout
+    );
+    // A crash-looping StatefulSet pod fails early too (StatefulSets have no deadline condition).
+    c.input("images", "registry.example/db:3-crashloop")
+        .input("rollback-on-failure", "false");
+    let start = Instant::now();
+    let r = c.run("kustomize-deploy");
+    r.assert_exit(1);
+    assert!(start.elapsed() < Duration::from_secs(30));
+    assert!(
+        r.all_output().contains("StatefulSet/data/db")
+            && r.all_output().contains("CrashLoopBackOff"),
+        "{}",
+        r.all_output()
     );
 }
