@@ -500,20 +500,24 @@ impl ContainerStep {
         }
     }
 
-    /// Every path under the workspace and the file-command directory whose owner is not the
-    /// workspace owner (what the runner user could not clean up or read later).
+    /// Paths the runner user could not clean up or use later: anything under the workspace or the
+    /// file-command directory not owned by the workspace owner, and any directory elsewhere under
+    /// the runner's temp dir (`HOME`, `RUNNER_TEMP`) that is not (the runner empties `_temp`
+    /// between jobs as that user; a root-owned directory with files in it makes that fail).
+    /// See: <https://github.com/actions/runner/issues/434>
     pub fn foreign_owned(&self) -> Vec<(PathBuf, u32, u32)> {
         let mut bad = Vec::new();
+        let owner = self.owner;
+        let commands = self.dir.path().join("_temp/_runner_file_commands");
+        let workspace = self.workspace();
         let mut check = |p: &Path, m: &std::fs::Metadata| {
-            if (m.uid(), m.gid()) != self.owner {
+            let strict = p.starts_with(&workspace) || p.starts_with(&commands);
+            if (m.uid(), m.gid()) != owner && (strict || m.is_dir()) {
                 bad.push((p.to_path_buf(), m.uid(), m.gid()));
             }
         };
-        walk(&self.workspace(), &mut check);
-        walk(
-            &self.dir.path().join("_temp/_runner_file_commands"),
-            &mut check,
-        );
+        walk(&workspace, &mut check);
+        walk(&self.runner_temp(), &mut check);
         bad
     }
 }
