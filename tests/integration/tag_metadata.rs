@@ -571,3 +571,22 @@ fn dry_run_prints_the_plan_and_writes_nothing() {
     assert!(r.outputs.is_empty());
     assert!(!c.workspace().join(".gantry").exists());
 }
+
+#[test]
+fn sigterm_during_the_api_call_cancels_promptly() {
+    let api = fake_api();
+    api.hang("/repos/acme/hello");
+    let c = ctx("push-tag", &api);
+    let mut cmd = c.command("tag-metadata");
+    cmd.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = cmd.spawn().expect("spawn");
+    let start = std::time::Instant::now();
+    while api.requests().is_empty() && start.elapsed() < std::time::Duration::from_secs(20) {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    gantry_test::github::sigterm(&child);
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(130));
+    assert!(start.elapsed() < std::time::Duration::from_secs(15));
+}

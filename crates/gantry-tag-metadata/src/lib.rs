@@ -50,6 +50,9 @@ pub enum Error {
     /// `context: git` cannot read the checkout.
     #[error("context: git: {0}")]
     Git(#[from] git::GitError),
+    /// The job was cancelled (SIGTERM/SIGINT) while waiting for the API.
+    #[error("cancelled while waiting for the GitHub API")]
+    Cancelled,
     /// A bake file cannot be written.
     #[error("cannot write {path}: {source}")]
     Write {
@@ -65,6 +68,7 @@ impl Failure for Error {
         match self {
             Self::Input(_) | Self::Meta(_) => ErrorClass::Input,
             Self::Api { .. } | Self::Git(_) | Self::Write { .. } => ErrorClass::Environment,
+            Self::Cancelled => ErrorClass::Cancelled,
         }
     }
 
@@ -101,6 +105,19 @@ fn payload_str(payload: &Value, pointer: &str) -> Option<String> {
         Value::String(s) => Some(s.clone()),
         Value::Null => None,
         v => Some(v.to_string()),
+    }
+}
+
+/// Runs one API call as a timed stage that a SIGTERM/SIGINT interrupts.
+async fn api_call<T>(
+    step: &mut Step,
+    name: &str,
+    fut: impl std::future::Future<Output = Result<T, ApiError>>,
+) -> Result<Result<T, ApiError>, Error> {
+    let cancel = step.cancel.clone();
+    tokio::select! {
+        r = step.stage(name, fut) => Ok(r),
+        () = cancel.cancelled() => Err(Error::Cancelled),
     }
 }
 
@@ -167,7 +184,7 @@ async fn build_context(step: &mut Step, cfg: &Config) -> Result<RunContext, Erro
     // Repository data: GET /repos/{owner}/{repo} (upstream fails when this fails).
     let repo = match (&client, &owner_repo) {
         (Some(c), Some((o, r))) => {
-            let res = step.stage("repository API", c.repository(o, r)).await;
+            let res = api_call(step, "repository API", c.repository(o, r)).await?;
             match res {
                 Ok(info) => info,
                 Err(source) if cfg.repo_api_fallback => {
@@ -212,7 +229,7 @@ async fn build_context(step: &mut Step, cfg: &Config) -> Result<RunContext, Erro
             && !sha.is_empty()
             && let (Some(c), Some((o, r))) = (&client, &owner_repo)
         {
-            match step.stage("commit API", c.commit(o, r, &sha)).await {
+            match api_call(step, "commit API", c.commit(o, r, &sha)).await? {
                 Ok(info) => {
                     if let Some(d) = info.committer_date {
                         commit_date = Some(d);
@@ -228,8 +245,8 @@ async fn build_context(step: &mut Step, cfg: &Config) -> Result<RunContext, Erro
 
     let repo_tags = match (cfg.flavor.latest, &client, &owner_repo) {
         (tags::Latest::HighestSemver, Some(c), Some((o, r))) => Some(
-            step.stage("repository tags API", c.tag_names(o, r))
-                .await
+            api_call(step, "repository tags API", c.tag_names(o, r))
+                .await?
                 .map_err(|source| Error::Api { source })?,
         ),
         _ => None,

@@ -31,6 +31,7 @@ struct Inner {
     commits: Vec<(String, String, String)>,
     tags: Vec<(String, Vec<String>)>,
     failures: Vec<(String, u16)>,
+    hangs: Vec<String>,
     requests: Vec<Request>,
 }
 
@@ -156,6 +157,12 @@ impl FakeRepoApi {
         self
     }
 
+    /// Never answers paths containing `path_part` (for timeout and cancellation tests).
+    pub fn hang(&self, path_part: &str) -> &Self {
+        lock(&self.state).hangs.push(path_part.to_string());
+        self
+    }
+
     /// Recorded requests, in order.
     pub fn requests(&self) -> Vec<Request> {
         lock(&self.state).requests.clone()
@@ -171,6 +178,12 @@ impl Drop for FakeRepoApi {
             let _ = t.join();
         }
     }
+}
+
+/// Sends SIGTERM to a child process (the runner's cancel), for cancellation tests.
+pub fn sigterm(child: &std::process::Child) {
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap_or(i32::MAX));
+    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
 }
 
 fn not_found() -> Response {
@@ -191,15 +204,22 @@ async fn handle(
 ) -> Response {
     let path = uri.path().to_string();
     let query = query.unwrap_or_default();
-    let mut g = lock(&st);
-    g.requests.push(Request {
-        path: path.clone(),
-        query: query.clone(),
-        authorization: headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string),
-    });
+    let hang = {
+        let mut g = lock(&st);
+        g.requests.push(Request {
+            path: path.clone(),
+            query: query.clone(),
+            authorization: headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
+        });
+        g.hangs.iter().any(|h| path.contains(h.as_str()))
+    };
+    if hang {
+        tokio::time::sleep(std::time::Duration::from_secs(120)).await;
+    }
+    let g = lock(&st);
     if let Some((_, status)) = g.failures.iter().find(|(p, _)| path.contains(p.as_str())) {
         let code = StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         return (
