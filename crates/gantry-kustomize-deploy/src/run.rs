@@ -425,7 +425,20 @@ pub async fn run_deploy(step: &mut Step, cfg: Config) -> Result<(), Error> {
     diagnostics(step, &cl, &outcome).await;
     let mut rolled_back = false;
     if cfg.rollback_on_failure {
-        match restore_before(step, &cl, &objs, &before, &cfg).await {
+        // Only what this deploy changed goes back; unchanged objects are left alone.
+        let changed: Vec<usize> = (0..objs.len())
+            .filter(|&i| {
+                rows.iter().any(|r| {
+                    r.kind == objs[i].kind()
+                        && r.name == objs[i].name
+                        && r.namespace == objs[i].namespace.clone().unwrap_or_default()
+                        && r.result != "unchanged"
+                })
+            })
+            .collect();
+        let o2: Vec<Obj> = changed.iter().map(|&i| objs[i].clone()).collect();
+        let b2: Vec<Option<Value>> = changed.iter().map(|&i| before[i].clone()).collect();
+        match restore_before(step, &cl, &o2, &b2, &cfg).await {
             Ok(()) => rolled_back = true,
             Err(e) => step.console.error("rollback failed", &e.to_string()),
         }
@@ -764,7 +777,7 @@ async fn dry_run(
         &["Kind", "Namespace", "Name", "Action", "Changed fields"],
         &table,
     );
-    step.outputs.set("applied", serde_json::to_string(&table.iter().map(|r| json!({"kind": r[0], "namespace": r[1], "name": r[2], "result": format!("would {}", r[3])})).collect::<Vec<_>>()).unwrap_or_default());
+    step.outputs.set("applied", serde_json::to_string(&table.iter().map(|r| json!({"kind": r[0], "namespace": r[1], "name": r[2], "result": if r[3] == "unchanged" { "unchanged".to_string() } else { format!("would {}", r[3]) }})).collect::<Vec<_>>()).unwrap_or_default());
     step.outputs.set("images", images_of(objs).join("\n"));
     step.outputs.set("rolled-back", "false");
     Ok(())
