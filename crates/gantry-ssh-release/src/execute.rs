@@ -62,6 +62,7 @@ struct HostRun {
     conn: Option<Conn>,
     report: HostReport,
     locked: bool,
+    lock_tried: bool,
     prepared: bool,
     switched: bool,
     switched_from: Option<String>,
@@ -122,6 +123,22 @@ async fn stage(
         error: res.as_ref().err().map(ToString::to_string),
         stderr_tail,
     });
+    res
+}
+
+/// Like [`stage`], but shown as `display` while the remote pid file uses `pid_name`.
+async fn stage_named(
+    r: &mut HostRun,
+    display: &str,
+    pid_name: &str,
+    script: &str,
+    timeout: Duration,
+    cancel: &Cancel,
+) -> Result<StageOut, SshError> {
+    let res = stage(r, pid_name, script, None, timeout, cancel).await;
+    if let Some(last) = r.report.stages.last_mut() {
+        last.stage = display.to_string();
+    }
     res
 }
 
@@ -280,6 +297,7 @@ pub(crate) async fn execute(
                 stages: Vec::new(),
             },
             locked: false,
+            lock_tried: false,
             prepared: false,
             switched: false,
             switched_from: None,
@@ -440,19 +458,37 @@ fn tools(cfg: &Config) -> Vec<&'static str> {
     }
 }
 
-async fn preflight_all(runs: &mut [HostRun], sh: &Shared<'_>) {
+/// Preflight (read-only), and with `lock` the lock too, in the same round trip.
+async fn preflight_all(runs: &mut [HostRun], sh: &Shared<'_>, lock: bool) {
     let t = tools(sh.cfg);
     let need = sh.art.map(|a| plan::min_free(sh.cfg.min_free, a));
     let entries = sh.art.map(|a| a.entries);
+    let remote_need = if lock { need.zip(entries) } else { None };
     for_each(runs, sh, |r| !r.failed, |r| {
         let t = t.clone();
         async move {
             let script = match &r.conn {
-                Some(c) => scripts::preflight(&c.ctx, &t),
+                Some(c) if lock => scripts::combine(
+                    &c.ctx,
+                    "preflight+lock",
+                    &[
+                        scripts::preflight(&c.ctx, &t, remote_need),
+                        scripts::lock(&c.ctx, &sh.owner, sh.cfg.lock_timeout.as_secs()),
+                    ],
+                    false,
+                ),
+                Some(c) => scripts::preflight(&c.ctx, &t, None),
                 None => return,
             };
-            match stage(r, "preflight", &script, None, Duration::from_secs(60), &sh.cancel).await {
+            let (name, timeout) = if lock {
+                r.lock_tried = true;
+                ("preflight+lock", Duration::from_secs(60) + sh.cfg.lock_timeout)
+            } else {
+                ("preflight", Duration::from_secs(60))
+            };
+            match stage(r, name, &script, None, timeout, &sh.cancel).await {
                 Ok(out) => {
+                    r.locked = lock;
                     r.report.previous = out.fact("current").map(str::to_string);
                     r.report.current = r.report.previous.clone();
                     if let Some(need) = need {
@@ -484,42 +520,40 @@ async fn preflight_all(runs: &mut [HostRun], sh: &Shared<'_>) {
                     }
                     r.facts = out;
                 }
-                Err(e) => r.fail(&e),
+                Err(e) => r.fail(&lock_error(e, sh)),
             }
         }
     })
     .await;
 }
 
-async fn lock_all(runs: &mut [HostRun], sh: &Shared<'_>) {
-    for_each(runs, sh, |r| !r.failed, |r| async move {
-        let Some(c) = &r.conn else { return };
-        let script = scripts::lock(&c.ctx, &sh.owner, sh.cfg.lock_timeout.as_secs());
-        let t = sh.cfg.lock_timeout + Duration::from_secs(30);
-        match stage(r, "lock", &script, None, t, &sh.cancel).await {
-            Ok(_) => r.locked = true,
-            Err(e) => {
-                let e = match &e {
-                    SshError::Stage { status: 75, stdout, host, .. } => {
-                        let holder = scripts::facts(stdout).into_iter().find(|(k, _)| k == "locked_by").map(|(_, v)| v).unwrap_or_default();
-                        SshError::Stage {
-                            host: host.clone(),
-                            stage: "lock".into(),
-                            status: 75,
-                            stderr: format!(
-                                "another deploy holds the lock ({holder}); waited lock-timeout {}s. If it is stale, run with `unlock: true`",
-                                sh.cfg.lock_timeout.as_secs()
-                            ),
-                            stdout: String::new(),
-                        }
-                    }
-                    _ => e,
-                };
-                r.fail(&e);
+/// Turns the lock script's exit 75 into an error naming the holder.
+fn lock_error(e: SshError, sh: &Shared<'_>) -> SshError {
+    match &e {
+        SshError::Stage {
+            status: 75,
+            stdout,
+            host,
+            ..
+        } => {
+            let holder = scripts::facts(stdout)
+                .into_iter()
+                .find(|(k, _)| k == "locked_by")
+                .map(|(_, v)| v)
+                .unwrap_or_default();
+            SshError::Stage {
+                host: host.clone(),
+                stage: "lock".into(),
+                status: 75,
+                stderr: format!(
+                    "another deploy holds the lock ({holder}); waited lock-timeout {}s. If it is stale, run with `unlock: true`",
+                    sh.cfg.lock_timeout.as_secs()
+                ),
+                stdout: String::new(),
             }
         }
-    })
-    .await;
+        _ => e,
+    }
 }
 
 async fn release_locks(runs: &mut [HostRun], sh: &Shared<'_>) {
@@ -606,7 +640,7 @@ async fn dry_run(
     step: &mut Step,
     plan: &Plan,
 ) -> Option<crate::Error> {
-    preflight_all(runs, sh).await;
+    preflight_all(runs, sh, false).await;
     let hosts: Vec<serde_json::Value> = runs
         .iter()
         .map(|r| {
@@ -686,7 +720,15 @@ async fn unlock_mode(
         .then(|| crate::Error::Failed(first_error(runs)))
 }
 
-async fn history_all(runs: &mut [HostRun], sh: &Shared<'_>, action: &str, now: &str) {
+/// The last round trip per host: cleanup (when `cleanup` names the release to protect), the
+/// history line and the unlock, each best effort, in one script.
+async fn history_all(
+    runs: &mut [HostRun],
+    sh: &Shared<'_>,
+    action: &str,
+    now: &str,
+    cleanup: Option<&str>,
+) {
     let fresh = Cancel::new();
     let fresh = &fresh;
     for_each(
@@ -708,8 +750,25 @@ async fn history_all(runs: &mut [HostRun], sh: &Shared<'_>, action: &str, now: &
             };
             line["result"] = r.report.result.clone().into();
             line["error"] = r.report.error.clone().into();
-            let script = scripts::history(&c.ctx, &line.to_string());
-            let _ = stage(r, "history", &script, None, Duration::from_secs(15), fresh).await;
+            let mut parts = Vec::new();
+            let mut name = String::new();
+            if let Some(id) = cleanup {
+                parts.push(scripts::cleanup(&c.ctx, sh.cfg.keep_releases, id));
+                name.push_str("cleanup+");
+            }
+            parts.push(scripts::history(&c.ctx, &line.to_string()));
+            parts.push(scripts::unlock(&c.ctx, false));
+            name.push_str("history+unlock");
+            let script = scripts::combine(&c.ctx, "finish", &parts, true);
+            let t = sh.cfg.command_timeout;
+            // `stage` reports under the combined name; the kill pid file is the combined one.
+            if stage_named(r, &name, "finish", &script, t, fresh)
+                .await
+                .is_ok()
+            {
+                r.locked = false;
+                r.lock_tried = false;
+            }
         },
     )
     .await;
@@ -875,10 +934,7 @@ async fn deploy_mode(
     let abort_early = |runs: &[HostRun]| runs.iter().any(|r| r.failed) && !policy_continue;
 
     step.console.group("Preflight and lock");
-    preflight_all(runs, sh).await;
-    if !abort_early(runs) && !cancelled(sh) {
-        lock_all(runs, sh).await;
-    }
+    preflight_all(runs, sh, true).await;
     step.console.end_group();
     if cancelled(sh) {
         return Some(crate::Error::Cancelled("before any change".into()));
@@ -1006,6 +1062,7 @@ async fn deploy_mode(
                 "deploy"
             },
             &now,
+            None,
         )
         .await;
         if cancelled(sh) {
@@ -1110,21 +1167,7 @@ async fn deploy_mode(
         })
         .await;
     }
-    for_each(
-        runs,
-        sh,
-        |r| r.locked && r.conn.is_some(),
-        |r| {
-            let id = id.clone();
-            async move {
-                let Some(c) = &r.conn else { return };
-                let s = scripts::cleanup(&c.ctx, cfg.keep_releases, &id);
-                let _ = stage(r, "cleanup", &s, None, cfg.command_timeout, &Cancel::new()).await;
-            }
-        },
-    )
-    .await;
-    history_all(runs, sh, "deploy", &now).await;
+    history_all(runs, sh, "deploy", &now, Some(&id)).await;
     if cancelled(sh) {
         return Some(crate::Error::Cancelled(
             "stopped during the switch phase; see the per-host table".into(),
@@ -1143,10 +1186,7 @@ async fn rollback_mode(
 ) -> Option<crate::Error> {
     let cfg = sh.cfg;
     let now = step.now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
-    preflight_all(runs, sh).await;
-    if !runs.iter().any(|r| r.failed) {
-        lock_all(runs, sh).await;
-    }
+    preflight_all(runs, sh, true).await;
     // Every host must have a target before any host moves.
     for_each(
         runs,
@@ -1209,7 +1249,7 @@ async fn rollback_mode(
             r.report.result = "failed".into();
         }
     }
-    history_all(runs, sh, "rollback", &now).await;
+    history_all(runs, sh, "rollback", &now, None).await;
     runs.iter()
         .any(|r| r.failed)
         .then(|| crate::Error::Failed(first_error(runs)))

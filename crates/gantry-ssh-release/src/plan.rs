@@ -87,7 +87,7 @@ impl Plan {
                 "unlock",
             ],
             Mode::Deploy => {
-                let mut s = vec!["connect", "preflight", "lock", "upload"];
+                let mut s = vec!["connect", "preflight+lock", "upload"];
                 if cfg.dotenv.is_some() {
                     s.push("dotenv");
                 }
@@ -97,9 +97,10 @@ impl Plan {
                     if cfg.post_script.is_some() {
                         s.push("post-script");
                     }
-                    s.push("cleanup");
+                    s.push("cleanup+history+unlock");
+                } else {
+                    s.push("history+unlock");
                 }
-                s.extend(["history", "unlock"]);
                 s
             }
         };

@@ -67,9 +67,23 @@ pub(crate) fn kill(ctx: &Ctx, stage: &str) -> String {
     )
 }
 
+/// Several stage scripts as one round trip: each runs in its own subshell, in order; the first
+/// failure stops the rest with its exit status (unless `keep_going`). The combined stage has its
+/// own pid file under `name`, so a timeout or cancel kills all of it.
+pub(crate) fn combine(ctx: &Ctx, name: &str, parts: &[String], keep_going: bool) -> String {
+    let mut s = prologue(ctx, name);
+    for p in parts {
+        s.push_str("(\n");
+        s.push_str(p);
+        s.push_str("\n)");
+        s.push_str(if keep_going { " || true\n" } else { "\n" });
+    }
+    s
+}
+
 /// Read-only inspection: resolves and validates the deploy path, reads `current`, `previous`, the
 /// lock holder, free space and inodes, and checks the tools the later stages need.
-pub(crate) fn preflight(ctx: &Ctx, tools: &[&str]) -> String {
+pub(crate) fn preflight(ctx: &Ctx, tools: &[&str], need: Option<(u64, u64)>) -> String {
     let mut s = prologue(ctx, "preflight");
     s.push_str(
         r#"home=$(cd "$HOME" && pwd -P)
@@ -103,6 +117,17 @@ fi
         let _ = writeln!(
             s,
             "command -v {t} >/dev/null 2>&1 || fail \"required program '{t}' is not installed on this host\""
+        );
+    }
+    if let Some((bytes, entries)) = need {
+        let kb = bytes.div_ceil(1024);
+        let inodes = entries + entries / 10;
+        let _ = writeln!(
+            s,
+            r#"avail=$(df -Pk "$p" | awk 'NR==2{{print $4}}')
+if [ "$avail" -lt {kb} ]; then fail "not enough free space under $D: need {kb} KiB (min-free-space), have $avail KiB; nothing was uploaded"; fi
+fi=$(df -Pi "$p" | awk 'NR==2{{print $4}}')
+case "$fi" in ''|*[!0-9]*) ;; *) if [ "$fi" -gt 0 ] && [ "$fi" -lt {inodes} ]; then fail "not enough free inodes under $D: need {inodes}, have $fi"; fi ;; esac"#
         );
     }
     s
@@ -627,7 +652,13 @@ mod tests {
             verify_only: false,
         };
         for s in [
-            preflight(&c, &["tar"]),
+            preflight(&c, &["tar"], Some((1 << 20, 10))),
+            combine(
+                &c,
+                "finish",
+                &[cleanup(&c, 2, "r1"), unlock(&c, false)],
+                true,
+            ),
             lock(&c, "token=tok1", 5),
             unlock(&c, false),
             unlock(&c, true),

@@ -155,7 +155,7 @@ impl SshHost {
         std::fs::write(
             &config,
             format!(
-                "ListenAddress {listen}\nHostKey {}\nPidFile {}/sshd.pid\nAuthorizedKeysFile {}\nStrictModes no\nUsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nPubkeyAuthentication yes\nAllowUsers {user}\nLogLevel VERBOSE\nMaxSessions 64\nMaxStartups 200\nPrintMotd no\nAcceptEnv none\n",
+                "ListenAddress {listen}\nHostKey {}\nPidFile {}/sshd.pid\nAuthorizedKeysFile {}\nStrictModes no\nUsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nPubkeyAuthentication yes\nAllowUsers {user}\nLogLevel VERBOSE\nMaxSessions 64\nMaxStartups 200\nPrintMotd no\nAcceptEnv none\nSubsystem sftp internal-sftp\n",
                 hk.display(),
                 dir.path().display(),
                 ak.display()
