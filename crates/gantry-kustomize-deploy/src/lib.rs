@@ -42,7 +42,7 @@ pub static INPUTS: &[InputSpec] = &[
     InputSpec::new("server-dry-run", InputKind::Bool, "Send every apply with `dryRun=All` so the server validates it; nothing is changed or waited for.").default("false"),
     InputSpec::new("rollback-on-failure", InputKind::Bool, "When a workload fails or the deadline passes, re-apply the exact state from before this deploy, wait for it, and exit 1.").default("true"),
     InputSpec::new("rollback", InputKind::Bool, "Roll back instead of deploying: restore the revision before the latest one from the in-cluster history.").default("false"),
-    InputSpec::new("rollback-to", InputKind::Number, "Roll back to this revision number (see the `revision` output of earlier runs)."),
+    InputSpec::new("rollback-to", InputKind::String, "Roll back to this revision number (see the `revision` output of earlier runs)."),
     InputSpec::new("field-manager", InputKind::String, "Server-side apply field manager name.").default("gantry"),
     InputSpec::new("annotate", InputKind::Bool, "Annotate every object with the run URL, commit and actor (`gantry.dev/run-url`, `gantry.dev/commit`, `gantry.dev/actor`).").default("false"),
     InputSpec::new("history-limit", InputKind::Number, "How many revisions to keep in the cluster.").default("10"),
