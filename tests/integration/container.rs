@@ -681,7 +681,9 @@ fn missing_required_input_exits_1_naming_it() {
 }
 
 /// A secret input is masked with `::add-mask::` before anything else can print it, and never
-/// appears anywhere else: not on stdout, stderr, in outputs, `GITHUB_ENV` or the summary.
+/// appears anywhere else: not on stdout, stderr, in outputs, `GITHUB_ENV` or the summary. Run
+/// twice per action: single-line values, and multi-line ones (keys, `.env` content), where no
+/// line of the value may show up outside the mask command.
 #[test]
 fn secret_inputs_are_masked_before_any_use_and_never_leak() {
     let image = image_or_skip!();
@@ -696,54 +698,65 @@ fn secret_inputs_are_masked_before_any_use_and_never_leak() {
             continue;
         }
         seen_secret = true;
-        let mut step = ContainerStep::new(&image);
-        step.input("dry-run", "true");
-        let mut values = BTreeMap::new();
-        for s in &secrets {
-            let v = format!("s3cr3t-{}-{}", s, docker::random_hex());
-            step.input(s, &v);
-            values.insert(*s, v);
-        }
-        // Plausible companions so the dry run reaches the point where secrets are read.
-        for (name, value) in [("channel", "C0123456"), ("status", "success")] {
-            if spec.input(name).is_some() {
-                step.input(name, value);
-            }
-        }
-        let r = step.run(&[spec.name]);
-        assert_sane(&step, &r);
-        for (name, v) in &values {
-            let mut masked = false;
-            for line in r.stdout.lines() {
-                if !line.contains(v.as_str()) {
-                    continue;
+        for multiline in [false, true] {
+            let mut step = ContainerStep::new(&image);
+            step.input("dry-run", "true");
+            let mut values = BTreeMap::new();
+            for s in &secrets {
+                let mut v = format!("s3cr3t-{s}-{}", docker::random_hex());
+                if multiline {
+                    v.push_str(&format!(
+                        "\nline2-{}\nline3-{}",
+                        docker::random_hex(),
+                        docker::random_hex()
+                    ));
                 }
-                if line == format!("::add-mask::{v}") {
-                    masked = true;
-                    continue;
-                }
-                panic!(
-                    "{}: secret `{name}` printed {}: {line}\n{}",
-                    spec.name,
-                    if masked {
-                        "despite its mask"
-                    } else {
-                        "before ::add-mask::"
-                    },
-                    r.dump()
-                );
+                step.input(s, &v);
+                values.insert(*s, v);
             }
-            for (what, text) in [
-                ("stderr", &r.stderr),
-                ("set_output", &r.output_file),
-                ("set_env", &r.env_file),
-                ("summary", &r.summary),
-            ] {
-                assert!(
-                    !text.contains(v.as_str()),
-                    "{}: secret `{name}` in {what}:\n{text}",
-                    spec.name
-                );
+            // Plausible companions so the dry run reaches the point where secrets are read.
+            for (name, value) in [("channel", "C0123456"), ("status", "success")] {
+                if spec.input(name).is_some() {
+                    step.input(name, value);
+                }
+            }
+            let r = step.run(&[spec.name]);
+            assert_sane(&step, &r);
+            for (name, v) in &values {
+                for part in v.lines() {
+                    let mut masked = false;
+                    for line in r.stdout.lines() {
+                        if !line.contains(part) {
+                            continue;
+                        }
+                        if line.starts_with("::add-mask::") {
+                            masked = true;
+                            continue;
+                        }
+                        panic!(
+                            "{}: secret `{name}` printed {}: {line}\n{}",
+                            spec.name,
+                            if masked {
+                                "despite its mask"
+                            } else {
+                                "before ::add-mask::"
+                            },
+                            r.dump()
+                        );
+                    }
+                    for (what, text) in [
+                        ("stderr", &r.stderr),
+                        ("set_output", &r.output_file),
+                        ("set_env", &r.env_file),
+                        ("summary", &r.summary),
+                    ] {
+                        assert!(
+                            !text.contains(part),
+                            "{}: secret `{name}` in {what}:\n{text}",
+                            spec.name
+                        );
+                    }
+                }
             }
         }
     }
@@ -940,6 +953,7 @@ fn stop_waiting_action(
         if let Ok(Some(_)) = running.child.try_wait() {
             let out = running.child.wait_with_output().expect("output");
             let r = step.result(
+                &["notify-slack"],
                 out.status.code().unwrap_or(-1),
                 &out.stdout,
                 &out.stderr,
@@ -971,6 +985,7 @@ fn stop_waiting_action(
     let out = running.child.wait_with_output().expect("docker run output");
     let took = t0.elapsed();
     let r = step.result(
+        &["notify-slack"],
         out.status.code().unwrap_or(-1),
         &out.stdout,
         &out.stderr,

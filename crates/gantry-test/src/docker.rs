@@ -143,6 +143,8 @@ pub struct ContainerStep {
 /// What a finished container step left behind.
 #[derive(Clone, Debug)]
 pub struct ContainerResult {
+    /// The arguments after the image (the action and its flags).
+    pub args: Vec<String>,
     /// Exit code of `docker run` (the container's exit code; 125+ for docker's own errors).
     pub status: i32,
     /// The container's stdout (what the runner scans for workflow commands).
@@ -181,8 +183,13 @@ impl ContainerResult {
     /// A readable dump for assertion messages.
     pub fn dump(&self) -> String {
         format!(
-            "exit {} after {:?}\n--- stdout\n{}\n--- stderr\n{}\n--- set_output\n{}",
-            self.status, self.elapsed, self.stdout, self.stderr, self.output_file
+            "`{}`: exit {} after {:?}\n--- stdout\n{}\n--- stderr\n{}\n--- set_output\n{}",
+            self.args.join(" "),
+            self.status,
+            self.elapsed,
+            self.stdout,
+            self.stderr,
+            self.output_file
         )
     }
 }
@@ -440,6 +447,7 @@ impl ContainerStep {
             .output()
             .unwrap_or_else(|e| panic!("cannot run docker: {e}"));
         self.result(
+            args,
             out.status.code().unwrap_or(-1),
             &out.stdout,
             &out.stderr,
@@ -465,6 +473,7 @@ impl ContainerStep {
     /// Reads what a finished step left in the file-command files.
     pub fn result(
         &self,
+        args: &[&str],
         status: i32,
         stdout: &[u8],
         stderr: &[u8],
@@ -489,6 +498,7 @@ impl ContainerStep {
             .into_iter()
             .collect();
         ContainerResult {
+            args: args.iter().map(|a| a.to_string()).collect(),
             status,
             stdout: String::from_utf8_lossy(stdout).into_owned(),
             stderr: String::from_utf8_lossy(stderr).into_owned(),
