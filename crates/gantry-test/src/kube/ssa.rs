@@ -332,6 +332,10 @@ pub(crate) fn apply(
         }
         let mut taken = Vec::new();
         for p in &new_set {
+            // Only leaves conflict; a keyed-list item marker (`.`) only records existence.
+            if matches!(p.last(), Some(Seg::K(_))) {
+                continue;
+            }
             if m.fields.contains(p) && get(&result, p) != get(applied, p) {
                 if force {
                     taken.push(p.clone());
@@ -361,9 +365,25 @@ pub(crate) fn apply(
         .filter(|m| !(m.name == manager && m.operation == "Apply"))
         .flat_map(|m| m.fields.iter().cloned())
         .collect();
+    let mut removed = Vec::new();
     for p in old_set.difference(&new_set) {
         if !owns_under(&others, p) {
             remove(&mut result, p);
+            removed.push(p.clone());
+        }
+    }
+    // A list whose last item was removed goes away as a field, as on a real API server.
+    for p in removed {
+        if let Some(i) = p.iter().rposition(|s| matches!(s, Seg::K(_))) {
+            let list = &p[..i];
+            if get(&result, list)
+                .and_then(Value::as_array)
+                .is_some_and(Vec::is_empty)
+                && !owns_under(&new_set, list)
+                && !owns_under(&others, list)
+            {
+                remove(&mut result, list);
+            }
         }
     }
     merge(&mut result, applied, "");
@@ -394,7 +414,11 @@ pub(crate) fn update(
     let old_set = old.map(field_set).unwrap_or_default();
     let changed: BTreeSet<Path> = new_set
         .iter()
-        .filter(|p| old.and_then(|o| get(o, p)) != get(new, p))
+        .filter(|p| match p.last() {
+            // An item marker changes hands only when the item is new.
+            Some(Seg::K(_)) => old.and_then(|o| get(o, p)).is_none(),
+            _ => old.and_then(|o| get(o, p)) != get(new, p),
+        })
         .cloned()
         .collect();
     let removed: BTreeSet<Path> = old_set.difference(&new_set).cloned().collect();
