@@ -913,6 +913,7 @@ fn black_hole() -> (u16, mpsc::Receiver<()>) {
     (port, rx)
 }
 
+#[derive(Clone, Copy, Debug)]
 enum Stop {
     /// `docker stop`: SIGTERM to PID 1 (the container's own shutdown path).
     DockerStop,
@@ -920,31 +921,107 @@ enum Stop {
     ClientSigint,
 }
 
-/// Starts `notify-slack` against a never-answering loopback Slack API, waits until it is
-/// mid-request, stops it, and returns (time to stop, result). `None` when notify-slack is still
-/// the placeholder.
+/// An action that waits on a loopback peer that never answers.
+#[derive(Clone, Copy, Debug)]
+enum Waiting {
+    /// `notify-slack` posting to a Slack API that accepts and never responds.
+    SlackPost,
+    /// `ssh-release` connecting to an "sshd" that accepts and never sends its banner.
+    SshConnect,
+}
+
+impl Waiting {
+    fn action(self) -> &'static str {
+        match self {
+            Self::SlackPost => "notify-slack",
+            Self::SshConnect => "ssh-release",
+        }
+    }
+
+    /// Sets the inputs that make the action talk to `127.0.0.1:port`; `false` when the action
+    /// does not have them (yet).
+    fn setup(self, step: &mut ContainerStep, port: u16) -> bool {
+        match self {
+            Self::SlackPost => {
+                let spec = &gantry_notify_slack::ACTION;
+                if ["token", "channel", "api"]
+                    .iter()
+                    .any(|i| spec.input(i).is_none())
+                {
+                    return false;
+                }
+                step.input("token", "xoxb-0000-test-token")
+                    .input("channel", "C0123456")
+                    .input("status", "started")
+                    .input("api", &format!("http://127.0.0.1:{port}/"));
+                if spec.input("fail-on-error").is_some() {
+                    step.input("fail-on-error", "true");
+                }
+                true
+            }
+            Self::SshConnect => {
+                let spec = &gantry_ssh_release::ACTION;
+                if ["hosts", "ssh-key", "known-hosts", "artifact", "deploy-path"]
+                    .iter()
+                    .any(|i| spec.input(i).is_none())
+                {
+                    return false;
+                }
+                let (key, host_key) = ssh_keys(&step.runner_temp());
+                step.write_workspace_file("app/index.html", b"hello\n");
+                step.input("hosts", &format!("deploy@127.0.0.1:{port}"))
+                    .input("ssh-key", &key)
+                    .input("known-hosts", &format!("[127.0.0.1]:{port} {host_key}"))
+                    .input("artifact", "app")
+                    .input("deploy-path", "/srv/app");
+                true
+            }
+        }
+    }
+}
+
+/// A throwaway client key (OpenSSH private key text) and host public key (`type base64`).
+#[allow(clippy::disallowed_methods)] // test fixture: runs ssh-keygen
+fn ssh_keys(dir: &Path) -> (String, String) {
+    let mut out = Vec::new();
+    for name in ["client_key", "host_key"] {
+        let path = dir.join(name);
+        let st = std::process::Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-C", "gantry-test", "-f"])
+            .arg(&path)
+            .status()
+            .expect("ssh-keygen (openssh-client)");
+        assert!(st.success(), "ssh-keygen failed");
+        out.push(path);
+    }
+    let key = read(&out[0]);
+    let host = read(&out[1].with_extension("pub"));
+    let host: Vec<&str> = host.split_whitespace().take(2).collect();
+    for p in &out {
+        let _ = std::fs::remove_file(p);
+        let _ = std::fs::remove_file(p.with_extension("pub"));
+    }
+    (key, host.join(" "))
+}
+
+/// Starts the waiting action, waits until it is connected to the black hole, stops it `how`,
+/// and returns (time from the signal to the end of `docker run`, the step, the result). `None`
+/// when the action lacks the inputs or is still the placeholder.
 fn stop_waiting_action(
     image: &str,
+    what: Waiting,
     how: Stop,
 ) -> Option<(Duration, ContainerStep, ContainerResult)> {
-    let spec = &gantry_notify_slack::ACTION;
-    for needed in ["token", "channel", "api"] {
-        spec.input(needed)?;
-    }
+    let action = what.action();
     let (port, accepted) = black_hole();
     let mut step = ContainerStep::new(image);
     // The only deviation from the runner's line: share the host's network namespace so the
-    // container reaches the loopback server (the runner adds --network only for job containers).
+    // container reaches the loopback peer (the runner adds --network only for job containers).
     step.docker_arg("--network=host");
-    step.input("token", "xoxb-0000-test-token")
-        .input("channel", "C0123456")
-        .input("status", "started")
-        .input("api", &format!("http://127.0.0.1:{port}/"));
-    if spec.input("fail-on-error").is_some() {
-        step.input("fail-on-error", "true");
+    if !what.setup(&mut step, port) {
+        return None;
     }
-    let mut running = step.spawn(&["notify-slack"]);
-    // Wait until the action is inside its request (or ends on its own).
+    let mut running = step.spawn(&[action]);
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if accepted.recv_timeout(Duration::from_millis(100)).is_ok() {
@@ -953,7 +1030,7 @@ fn stop_waiting_action(
         if let Ok(Some(_)) = running.child.try_wait() {
             let out = running.child.wait_with_output().expect("output");
             let r = step.result(
-                &["notify-slack"],
+                &[action],
                 out.status.code().unwrap_or(-1),
                 &out.stdout,
                 &out.stderr,
@@ -962,17 +1039,14 @@ fn stop_waiting_action(
             if placeholder(&r) {
                 return None;
             }
-            panic!(
-                "notify-slack ended before reaching the Slack API:\n{}",
-                r.dump()
-            );
+            panic!("{action} ended before reaching its peer:\n{}", r.dump());
         }
         assert!(
             Instant::now() < deadline,
-            "notify-slack did not connect to the Slack API within 30 s"
+            "{action} did not connect to its peer within 30 s"
         );
     }
-    // Let it settle inside the request, then stop it.
+    // Let it settle inside the exchange, then stop it.
     std::thread::sleep(Duration::from_millis(300));
     let t0 = Instant::now();
     match how {
@@ -985,7 +1059,7 @@ fn stop_waiting_action(
     let out = running.child.wait_with_output().expect("docker run output");
     let took = t0.elapsed();
     let r = step.result(
-        &["notify-slack"],
+        &[action],
         out.status.code().unwrap_or(-1),
         &out.stdout,
         &out.stderr,
@@ -994,41 +1068,65 @@ fn stop_waiting_action(
     Some((took, step, r))
 }
 
-/// `docker stop` sends SIGTERM to PID 1: gantry's init forwards it, the action cancels, and the
-/// container is gone within 2 s with exit 130 (a PID 1 without handlers would sit out the
-/// 10 s grace period and be killed).
+/// Runs every waiting scenario concurrently, stopped `how`; each must end within 2 s with the
+/// cancelled exit code 130 and leave nothing behind. Failures are reported together.
+fn assert_waiting_actions_stop(how: Stop) {
+    let image = match docker::ensure_daemon() {
+        Ok(()) => docker::local_image(&gantry_test::gantry_bin()),
+        Err(reason) => gantry_test::skip!("{reason}"),
+    };
+    let handles: Vec<_> = [Waiting::SlackPost, Waiting::SshConnect]
+        .into_iter()
+        .map(|w| {
+            let image = image.clone();
+            (
+                w,
+                std::thread::spawn(move || stop_waiting_action(&image, w, how)),
+            )
+        })
+        .collect();
+    let mut failures = Vec::new();
+    let mut ran = Vec::new();
+    for (w, h) in handles {
+        match h.join() {
+            Err(p) => failures.push(format!(
+                "{}: {}",
+                w.action(),
+                p.downcast_ref::<String>().cloned().unwrap_or_default()
+            )),
+            Ok(None) => {}
+            Ok(Some((took, step, r))) => {
+                ran.push(w.action());
+                if took >= Duration::from_secs(2) || r.status != 130 {
+                    failures.push(format!(
+                        "{} did not end within 2 s with exit 130 after {how:?}: took {took:?}\n{}",
+                        w.action(),
+                        r.dump()
+                    ));
+                } else {
+                    assert_sane(&step, &r);
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    if ran.is_empty() {
+        gantry_test::skip!("no action waits on the network yet (placeholders)");
+    }
+}
+
+/// `docker stop` sends SIGTERM to PID 1: gantry's init forwards it, the action cancels its
+/// in-flight work, and the container is gone within 2 s with exit 130 (a PID 1 that ignores the
+/// signal, or an action that finishes a 15 s request first, is SIGKILLed after the grace period;
+/// on a runner, after 7.5 s + 2.5 s).
 #[test]
 fn docker_stop_ends_a_waiting_action_within_two_seconds() {
-    let image = image_or_skip!();
-    let Some((took, step, r)) = stop_waiting_action(&image, Stop::DockerStop) else {
-        gantry_test::skip!(
-            "notify-slack is still the placeholder: no action waits on the network yet"
-        );
-    };
-    assert!(
-        took < Duration::from_secs(2),
-        "stopped after {took:?}\n{}",
-        r.dump()
-    );
-    assert_eq!(r.status, 130, "cancelled exit code\n{}", r.dump());
-    assert_sane(&step, &r);
+    assert_waiting_actions_stop(Stop::DockerStop);
 }
 
 /// The runner cancels by sending SIGINT to the `docker run` client (then SIGTERM after 7.5 s);
 /// the client proxies it to PID 1, and the step ends promptly.
 #[test]
 fn sigint_to_the_docker_client_cancels_like_the_runner() {
-    let image = image_or_skip!();
-    let Some((took, step, r)) = stop_waiting_action(&image, Stop::ClientSigint) else {
-        gantry_test::skip!(
-            "notify-slack is still the placeholder: no action waits on the network yet"
-        );
-    };
-    assert!(
-        took < Duration::from_secs(2),
-        "ended after {took:?}\n{}",
-        r.dump()
-    );
-    assert_eq!(r.status, 130, "cancelled exit code\n{}", r.dump());
-    assert_sane(&step, &r);
+    assert_waiting_actions_stop(Stop::ClientSigint);
 }

@@ -346,6 +346,17 @@ impl ContainerStep {
         self.dir.path().join("workspace")
     }
 
+    /// Writes a file into the workspace, owned like the rest of it (a checked-out file).
+    pub fn write_workspace_file(&self, rel: &str, contents: &[u8]) -> PathBuf {
+        let path = self.workspace().join(rel);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).expect("mkdir");
+        }
+        std::fs::write(&path, contents).expect("write");
+        chown_tree(&self.workspace(), self.owner);
+        path
+    }
+
     /// Host path of the runner temp directory (`RUNNER_TEMP`).
     pub fn runner_temp(&self) -> PathBuf {
         self.dir.path().join("_temp")
