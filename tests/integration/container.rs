@@ -1115,6 +1115,94 @@ fn assert_waiting_actions_stop(how: Stop) {
     }
 }
 
+/// A loopback Slack API that answers every request `429 Too Many Requests` with
+/// `Retry-After: 20`: notify-slack then sleeps before retrying, in a wait that observes
+/// cancellation. Reports each answered request.
+fn rate_limited_api() -> (u16, mpsc::Receiver<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut c) = conn else { break };
+            let _ = c.set_read_timeout(Some(Duration::from_millis(500)));
+            let mut buf = [0u8; 65536];
+            let _ = c.read(&mut buf);
+            use std::io::Write;
+            let _ = c.write_all(
+                b"HTTP/1.1 429 Too Many Requests\r\nRetry-After: 20\r\nContent-Type: application/json\r\nContent-Length: 35\r\nConnection: close\r\n\r\n{\"ok\":false,\"error\":\"ratelimited\"}",
+            );
+            let _ = tx.send(());
+        }
+    });
+    (port, rx)
+}
+
+/// The positive control for the stop tests below: when the action waits in a place that
+/// observes cancellation (notify-slack sleeping out a Slack `Retry-After`), `docker stop`'s
+/// SIGTERM goes through gantry's PID-1 init to the action and the container is gone within 2 s
+/// with exit 130.
+#[test]
+fn docker_stop_during_a_cancellable_wait_exits_130_within_two_seconds() {
+    let image = image_or_skip!();
+    let spec = &gantry_notify_slack::ACTION;
+    if ["token", "channel", "api"]
+        .iter()
+        .any(|i| spec.input(i).is_none())
+    {
+        gantry_test::skip!("notify-slack has no token/channel/api inputs yet");
+    }
+    let (port, answered) = rate_limited_api();
+    let mut step = ContainerStep::new(&image);
+    step.docker_arg("--network=host");
+    step.input("token", "xoxb-0000-test-token")
+        .input("channel", "C0123456")
+        .input("api", &format!("http://127.0.0.1:{port}/"));
+    let mut running = step.spawn(&["notify-slack"]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while answered.recv_timeout(Duration::from_millis(100)).is_err() {
+        if let Ok(Some(_)) = running.child.try_wait() {
+            let out = running.child.wait_with_output().expect("output");
+            let r = step.result(
+                &["notify-slack"],
+                out.status.code().unwrap_or(-1),
+                &out.stdout,
+                &out.stderr,
+                running.started.elapsed(),
+            );
+            if placeholder(&r) {
+                gantry_test::skip!("notify-slack is still the placeholder");
+            }
+            panic!("notify-slack ended before calling the API:\n{}", r.dump());
+        }
+        assert!(
+            Instant::now() < deadline,
+            "notify-slack never called the API"
+        );
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let t0 = Instant::now();
+    let (ok, _, err) = docker::docker(&["stop", "--time", "10", &running.name]);
+    assert!(ok, "docker stop: {err}");
+    let out = running.child.wait_with_output().expect("docker run output");
+    let took = t0.elapsed();
+    let r = step.result(
+        &["notify-slack"],
+        out.status.code().unwrap_or(-1),
+        &out.stdout,
+        &out.stderr,
+        running.started.elapsed(),
+    );
+    assert!(
+        took < Duration::from_secs(2),
+        "stopped after {took:?}\n{}",
+        r.dump()
+    );
+    assert_eq!(r.status, 130, "cancelled exit code\n{}", r.dump());
+    assert_eq!(r.error_lines().len(), 1, "one ::error line\n{}", r.dump());
+    assert_sane(&step, &r);
+}
+
 /// `docker stop` sends SIGTERM to PID 1: gantry's init forwards it, the action cancels its
 /// in-flight work, and the container is gone within 2 s with exit 130 (a PID 1 that ignores the
 /// signal, or an action that finishes a 15 s request first, is SIGKILLed after the grace period;
