@@ -219,3 +219,62 @@ fn kubectl_get_watch_streams_changes() {
         "expected several watch lines: {t}"
     );
 }
+
+const STS_DS: &str = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: data\n---\napiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: db\n  namespace: data\nspec:\n  replicas: 2\n  serviceName: db\n  selector:\n    matchLabels:\n      app: db\n  template:\n    metadata:\n      labels:\n        app: db\n    spec:\n      containers:\n      - name: db\n        image: db:TAG\n---\napiVersion: apps/v1\nkind: DaemonSet\nmetadata:\n  name: agent\n  namespace: data\nspec:\n  selector:\n    matchLabels:\n      app: agent\n  template:\n    metadata:\n      labels:\n        app: agent\n    spec:\n      containers:\n      - name: agent\n        image: agent:TAG\n";
+
+#[test]
+fn kubectl_rollout_status_for_statefulsets_and_daemonsets_events_and_previous_logs() {
+    let k = FakeKube::start();
+    let Some(kc) = Kc::new(&k) else {
+        crate::skip!("kubectl not installed");
+    };
+    for tag in ["1", "2"] {
+        let o = kc.run(
+            &["apply", "--server-side", "--validate=false", "-f", "-"],
+            Some(&STS_DS.replace("TAG", tag)),
+        );
+        assert!(o.status.success(), "{}", text(&o));
+        for what in ["statefulset/db", "daemonset/agent"] {
+            let o = kc.run(
+                &["rollout", "status", what, "-n", "data", "--timeout=20s"],
+                None,
+            );
+            assert!(o.status.success(), "{what}: {}", text(&o));
+            assert!(
+                text(&o).contains("complete") || text(&o).contains("successfully rolled out"),
+                "{what}: {}",
+                text(&o)
+            );
+        }
+    }
+    // A crash-looping StatefulSet: events and the previous container's logs through kubectl.
+    let o = kc.run(
+        &["apply", "--server-side", "--validate=false", "-f", "-"],
+        Some(&STS_DS.replace("db:TAG", "db:crashloop").replace("TAG", "2")),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let mut seen = false;
+    for _ in 0..100 {
+        // No server-side Table printing: ask for the fields explicitly.
+        let o = kc.run(
+            &[
+                "get",
+                "events",
+                "-n",
+                "data",
+                "-o",
+                "jsonpath={.items[*].reason}",
+            ],
+            None,
+        );
+        if text(&o).contains("BackOff") {
+            seen = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let o = kc.run(&["get", "events,pods", "-n", "data"], None);
+    assert!(seen, "no BackOff event: {}", text(&o));
+    let o = kc.run(&["logs", "db-1", "-n", "data", "--previous"], None);
+    assert!(text(&o).contains("DATABASE_URL is not set"), "{}", text(&o));
+}
