@@ -486,7 +486,7 @@ fn dry_run_prints_the_plan_and_pushes_nothing() {
     r.assert_success();
     assert!(r.stdout.contains("\"mode\": \"promote\""), "{}", r.stdout);
     assert!(
-        r.stdout.contains("https, then http (loopback)"),
+        r.stdout.contains("http, then https (loopback)"),
         "{}",
         r.stdout
     );

@@ -185,9 +185,9 @@ where
                 tracing::info!(
                     "{}@{digest}: {} uploaded, {} mounted, {} already present ({:.2}s)",
                     t.repo,
-                    stats.uploaded_bytes,
-                    stats.mounted_bytes,
-                    stats.skipped_bytes,
+                    crate::report::human(stats.uploaded_bytes),
+                    crate::report::human(stats.mounted_bytes),
+                    crate::report::human(stats.skipped_bytes),
                     seconds
                 );
                 r.ok = true;

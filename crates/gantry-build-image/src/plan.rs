@@ -112,7 +112,7 @@ impl Plan {
             .map(|host| RegistryPlan {
                 credentials: cfg.creds.get(&host).is_some(),
                 transport: if is_loopback(&host) {
-                    "https, then http (loopback)".into()
+                    "http, then https (loopback)".into()
                 } else if cfg
                     .client
                     .insecure

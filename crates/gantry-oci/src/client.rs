@@ -401,10 +401,15 @@ impl Client {
     }
 
     async fn ping(&self, host: &str) -> Result<Arc<HostState>, Error> {
-        let mut schemes = vec!["https"];
-        if self.plain_http_allowed(host) {
-            schemes.push("http");
-        }
+        // Loopback registries are usually plain HTTP: try that first (a TLS-only server answers
+        // 400 and we move on). Registries listed as insecure try HTTPS first, like Docker.
+        let schemes: Vec<&str> = if is_loopback(host) {
+            vec!["http", "https"]
+        } else if self.plain_http_allowed(host) {
+            vec!["https", "http"]
+        } else {
+            vec!["https"]
+        };
         let mut last = String::new();
         for scheme in schemes {
             let base = format!("{scheme}://{host}");
@@ -414,6 +419,17 @@ impl Client {
                 match self.inner.http.get(&url).send().await {
                     Ok(resp) => {
                         let status = resp.status();
+                        // A TLS server answering a plain-HTTP request (Go: 400 "Client sent an
+                        // HTTP request to an HTTPS server"): not a registry on this scheme.
+                        if scheme == "http"
+                            && status == StatusCode::BAD_REQUEST
+                            && !resp
+                                .headers()
+                                .contains_key("docker-distribution-api-version")
+                        {
+                            last = "plain HTTP refused (the server speaks TLS)".into();
+                            break;
+                        }
                         if transient_status(status) && attempt < self.inner.cfg.retries {
                             let d = retry_after(&resp, self.inner.cfg.max_retry_after)
                                 .unwrap_or_else(|| self.backoff(attempt));
