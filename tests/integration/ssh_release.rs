@@ -6,7 +6,12 @@
 //! parallel on the shared deploy users. Long trials (500 concurrent-deploy races) run only with
 //! `GANTRY_LONG_TESTS=1`.
 
-#![allow(clippy::disallowed_methods)] // tests spawn the binary and inspect hosts directly
+#![allow(
+    clippy::disallowed_methods,
+    clippy::print_stderr,
+    clippy::type_complexity,
+    clippy::unwrap_used
+)] // tests spawn the binary, inspect hosts directly and print SKIP lines
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
@@ -33,7 +38,12 @@ struct Lab {
 fn random() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
     h.finish()
 }
 
@@ -62,22 +72,39 @@ impl Lab {
         }
         let rel = format!("t-{}", unique());
         let ports = (0..n).map(|_| gantry_test::free_port()).collect();
-        Some(Self { key, hosts, deploy_path: format!("{rel}/app"), rel, ports, tmp: tempfile::tempdir().ok()? })
+        Some(Self {
+            key,
+            hosts,
+            deploy_path: format!("{rel}/app"),
+            rel,
+            ports,
+            tmp: tempfile::tempdir().ok()?,
+        })
     }
 
     fn known_hosts(&self) -> String {
-        self.hosts.iter().map(|h| h.known_hosts_line() + "\n").collect()
+        self.hosts
+            .iter()
+            .map(|h| h.known_hosts_line() + "\n")
+            .collect()
     }
 
     fn targets(&self) -> String {
-        self.hosts.iter().map(SshHost::target).collect::<Vec<_>>().join(",")
+        self.hosts
+            .iter()
+            .map(SshHost::target)
+            .collect::<Vec<_>>()
+            .join(",")
     }
 
     /// A runner-like context for all hosts. The restart command gets the port from a per-host
     /// file written in `shared/port` by the test.
     fn ctx(&self) -> TestContext {
         for (h, p) in self.hosts.iter().zip(&self.ports) {
-            let out = h.sh(&format!("mkdir -p ~/{0}/shared && echo {p} > ~/{0}/shared/port", self.deploy_path));
+            let out = h.sh(&format!(
+                "mkdir -p ~/{0}/shared && echo {p} > ~/{0}/shared/port",
+                self.deploy_path
+            ));
             assert!(out.status.success(), "{out:?}");
         }
         let mut c = TestContext::new();
@@ -85,8 +112,14 @@ impl Lab {
             .input("ssh-key", &self.key.private)
             .input("known-hosts", &self.known_hosts())
             .input("deploy-path", &self.deploy_path)
-            .input("restart-command", "sh restart.sh \"$(cat \"$DEPLOY_PATH/shared/port\")\"")
-            .input("health-check", "curl -fsS \"http://127.0.0.1:$(cat \"$DEPLOY_PATH/shared/port\")/\"")
+            .input(
+                "restart-command",
+                "sh restart.sh \"$(cat \"$DEPLOY_PATH/shared/port\")\"",
+            )
+            .input(
+                "health-check",
+                "curl -fsS \"http://127.0.0.1:$(cat \"$DEPLOY_PATH/shared/port\")/\"",
+            )
             .input("health-timeout", "10s")
             .env("GITHUB_RUN_ID", "4242")
             .env("GITHUB_ACTOR", "octocat")
@@ -126,7 +159,12 @@ impl Lab {
 
     fn answer(&self, i: usize) -> String {
         let out = std::process::Command::new("curl")
-            .args(["-s", "-m", "3", &format!("http://127.0.0.1:{}/", self.ports[i])])
+            .args([
+                "-s",
+                "-m",
+                "3",
+                &format!("http://127.0.0.1:{}/", self.ports[i]),
+            ])
             .output()
             .expect("curl");
         String::from_utf8_lossy(&out.stdout).trim().to_string()
@@ -170,27 +208,68 @@ fn release_switch_health_history_then_rollback() {
     assert_eq!(lab.current(0).as_deref(), Some("r1"));
     assert_eq!(lab.answer(0), "1.0.0");
     assert_eq!(r1.output("release-id"), Some("r1"));
-    assert_eq!(r1.output("hosts-succeeded"), Some(lab.hosts[0].target().as_str()));
+    assert_eq!(
+        r1.output("hosts-succeeded"),
+        Some(lab.hosts[0].target().as_str())
+    );
     assert_eq!(r1.output("hosts-failed"), Some(""));
     // one multiplexed connection: one handshake for the whole run
     let h1 = lab.hosts[0].handshakes();
     assert!(h1 - h0 <= 2, "handshakes in one run: {}", h1 - h0);
     let base = lab.base(0);
     assert!(base.join("releases/r1/.complete").exists());
-    assert!(std::fs::symlink_metadata(base.join("releases/r1/logs")).unwrap().file_type().is_symlink());
+    assert!(
+        std::fs::symlink_metadata(base.join("releases/r1/logs"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
     let env = base.join("shared/.env");
     use std::os::unix::fs::PermissionsExt;
-    assert_eq!(std::fs::metadata(&env).unwrap().permissions().mode() & 0o777, 0o600);
-    assert!(std::fs::read_to_string(base.join("releases/r1/.env")).unwrap().contains("s3cr3t-value-1"));
+    assert_eq!(
+        std::fs::metadata(&env).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert!(
+        std::fs::read_to_string(base.join("releases/r1/.env"))
+            .unwrap()
+            .contains("s3cr3t-value-1")
+    );
     // the secret never shows in any output or the deploy log
-    let visible: String = r1.all_output().lines().filter(|l| !l.starts_with("::add-mask::")).collect::<Vec<_>>().join("\n");
+    let visible: String = r1
+        .all_output()
+        .lines()
+        .filter(|l| !l.starts_with("::add-mask::"))
+        .collect::<Vec<_>>()
+        .join("\n");
     assert!(!visible.contains("s3cr3t-value-1"), "{visible}");
-    assert!(r1.stdout.contains("::add-mask::s3cr3t-value-1"), "each dotenv value is masked on its own");
+    assert!(
+        r1.stdout.contains("::add-mask::s3cr3t-value-1"),
+        "each dotenv value is masked on its own"
+    );
     let log_rel = r1.output("deploy-log").expect("deploy-log output");
-    let log: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(c1.workspace().join(log_rel)).expect("deploy log")).expect("json");
+    let log: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(c1.workspace().join(log_rel)).expect("deploy log"),
+    )
+    .expect("json");
     assert_eq!(log["hosts"][0]["result"], "released");
-    let stages: Vec<&str> = log["hosts"][0]["stages"].as_array().unwrap().iter().map(|s| s["stage"].as_str().unwrap()).collect();
-    for s in ["connect", "preflight+lock", "upload", "dotenv", "prepare", "switch", "restart", "health", "cleanup+history+unlock"] {
+    let stages: Vec<&str> = log["hosts"][0]["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["stage"].as_str().unwrap())
+        .collect();
+    for s in [
+        "connect",
+        "preflight+lock",
+        "upload",
+        "dotenv",
+        "prepare",
+        "switch",
+        "restart",
+        "health",
+        "cleanup+history+unlock",
+    ] {
         assert!(stages.contains(&s), "{s} missing from {stages:?}");
     }
     assert!(!log.to_string().contains("s3cr3t-value-1"));
@@ -207,9 +286,17 @@ fn release_switch_health_history_then_rollback() {
     assert_eq!(lab.answer(0), "2.0.0");
     assert_eq!(r2.output("previous-release-id"), Some("r1"));
     // the old .env was backed up before the new one was written
-    let backups: Vec<_> = std::fs::read_dir(base.join("shared")).unwrap().filter_map(Result::ok).filter(|e| e.file_name().to_string_lossy().starts_with(".env.bak.")).collect();
+    let backups: Vec<_> = std::fs::read_dir(base.join("shared"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".env.bak."))
+        .collect();
     assert_eq!(backups.len(), 1);
-    assert!(std::fs::read_to_string(backups[0].path()).unwrap().contains("s3cr3t-value-1"));
+    assert!(
+        std::fs::read_to_string(backups[0].path())
+            .unwrap()
+            .contains("s3cr3t-value-1")
+    );
     let history = std::fs::read_to_string(base.join(".gantry/history.jsonl")).unwrap();
     assert_eq!(history.lines().count(), 2, "{history}");
     let last: serde_json::Value = serde_json::from_str(history.lines().last().unwrap()).unwrap();
@@ -248,13 +335,16 @@ fn failed_health_check_rolls_back_automatically() {
     let Some(lab) = Lab::new(1) else { return };
     let good = lab.artifact("1.0.0", false);
     run_with(&lab, |c| {
-        c.input("artifact", good.to_str().unwrap()).input("release-id", "good");
+        c.input("artifact", good.to_str().unwrap())
+            .input("release-id", "good");
     })
     .assert_success();
     assert_eq!(lab.answer(0), "1.0.0");
     let broken = lab.artifact("2.0.0", true);
     let r = run_with(&lab, |c| {
-        c.input("artifact", broken.to_str().unwrap()).input("release-id", "bad").input("health-timeout", "3s");
+        c.input("artifact", broken.to_str().unwrap())
+            .input("release-id", "bad")
+            .input("health-timeout", "3s");
     });
     r.assert_exit(1);
     assert!(r.stdout.contains("health check"), "{}", r.stdout);
@@ -263,7 +353,10 @@ fn failed_health_check_rolls_back_automatically() {
     let base = lab.base(0);
     assert!(base.join("releases/bad/.failed").exists());
     assert!(!base.join("releases/bad/.complete").exists());
-    assert_eq!(r.output("hosts-failed"), Some(lab.hosts[0].target().as_str()));
+    assert_eq!(
+        r.output("hosts-failed"),
+        Some(lab.hosts[0].target().as_str())
+    );
     // a later plain rollback never picks the failed release
     let rb = run_with(&lab, |c| {
         c.input("rollback-to", "bad");
@@ -278,15 +371,42 @@ fn bad_inputs_fail_clearly_and_touch_no_host() {
     let art = lab.artifact("1.0.0", false);
     let art_s = art.to_str().unwrap().to_string();
     let cases: Vec<(&str, Vec<(&str, String)>, &str)> = vec![
-        ("hosts", vec![("hosts", "deploy@bad host:22".into())], "bad host"),
+        (
+            "hosts",
+            vec![("hosts", "deploy@bad host:22".into())],
+            "bad host",
+        ),
         ("hosts", vec![("hosts", "deploy@h:99999".into())], "99999"),
-        ("ssh-key-file", vec![("ssh-key", String::new()), ("ssh-key-file", "/nonexistent/key".into())], "/nonexistent/key"),
-        ("artifact", vec![("artifact", "/nonexistent/app.tar.gz".into())], "/nonexistent/app.tar.gz"),
-        ("artifact-sha256", vec![("artifact-sha256", "0".repeat(64))], "sha256"),
+        (
+            "ssh-key-file",
+            vec![
+                ("ssh-key", String::new()),
+                ("ssh-key-file", "/nonexistent/key".into()),
+            ],
+            "/nonexistent/key",
+        ),
+        (
+            "artifact",
+            vec![("artifact", "/nonexistent/app.tar.gz".into())],
+            "/nonexistent/app.tar.gz",
+        ),
+        (
+            "artifact-sha256",
+            vec![("artifact-sha256", "0".repeat(64))],
+            "sha256",
+        ),
         ("deploy-path", vec![("deploy-path", "/".into())], "/"),
         ("deploy-path", vec![("deploy-path", "~".into())], "home"),
-        ("keep-releases", vec![("keep-releases", "0".into())], "keep-releases"),
-        ("known-hosts", vec![("known-hosts", String::new())], "known-hosts"),
+        (
+            "keep-releases",
+            vec![("keep-releases", "0".into())],
+            "keep-releases",
+        ),
+        (
+            "known-hosts",
+            vec![("known-hosts", String::new())],
+            "known-hosts",
+        ),
     ];
     for (input, overrides, needle) in cases {
         let r = run_with(&lab, |c| {
@@ -298,12 +418,16 @@ fn bad_inputs_fail_clearly_and_touch_no_host() {
         r.assert_exit(1);
         let errors = r.error_lines().join("\n");
         assert!(errors.contains(needle), "{input}: {errors}\n{}", r.stdout);
-        assert!(!lab.base(0).join("releases").exists(), "{input}: a host was changed");
+        assert!(
+            !lab.base(0).join("releases").exists(),
+            "{input}: a host was changed"
+        );
         assert!(!errors.contains("BEGIN OPENSSH"), "key leaked");
     }
     // the home itself, written as an absolute path, is refused on the host before any write
     let r = run_with(&lab, |c| {
-        c.input("artifact", &art_s).input("deploy-path", &lab.hosts[0].home.display().to_string());
+        c.input("artifact", &art_s)
+            .input("deploy-path", &lab.hosts[0].home.display().to_string());
     });
     r.assert_exit(1);
     assert!(r.stdout.contains("home directory"), "{}", r.stdout);
@@ -316,29 +440,46 @@ fn unknown_host_key_refused_and_wrong_key_explained() {
     let art = lab.artifact("1.0.0", false);
     let other = ClientKey::generate(None).expect("key");
     // a known_hosts line with some other key for this host
-    let fake_line = format!("[{}]:{} {}", lab.hosts[0].ip, lab.hosts[0].port, other.public.split_whitespace().take(2).collect::<Vec<_>>().join(" "));
+    let fake_line = format!(
+        "[{}]:{} {}",
+        lab.hosts[0].ip,
+        lab.hosts[0].port,
+        other
+            .public
+            .split_whitespace()
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
     let r = run_with(&lab, |c| {
-        c.input("artifact", art.to_str().unwrap()).input("known-hosts", &fake_line);
+        c.input("artifact", art.to_str().unwrap())
+            .input("known-hosts", &fake_line);
     });
     r.assert_exit(1);
     assert!(r.stdout.contains("host key"), "{}", r.stdout);
     assert_eq!(lab.hosts[0].handshakes(), 0);
     // a host missing from known_hosts
     let r = run_with(&lab, |c| {
-        c.input("artifact", art.to_str().unwrap()).input("known-hosts", "[127.0.0.1]:1 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHx9");
+        c.input("artifact", art.to_str().unwrap()).input(
+            "known-hosts",
+            "[127.0.0.1]:1 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHx9",
+        );
     });
     r.assert_exit(1);
     assert!(r.stdout.contains("host key"), "{}", r.stdout);
     // a key the server does not accept
     let r = run_with(&lab, |c| {
-        c.input("artifact", art.to_str().unwrap()).input("ssh-key", &other.private);
+        c.input("artifact", art.to_str().unwrap())
+            .input("ssh-key", &other.private);
     });
     r.assert_exit(1);
     assert!(r.stdout.contains("refused the key"), "{}", r.stdout);
     assert!(!lab.base(0).join("releases").exists());
     // fingerprint instead of known-hosts works
     let r = run_with(&lab, |c| {
-        c.input("artifact", art.to_str().unwrap()).input("known-hosts", "").input("fingerprint", &lab.hosts[0].fingerprint());
+        c.input("artifact", art.to_str().unwrap())
+            .input("known-hosts", "")
+            .input("fingerprint", &lab.hosts[0].fingerprint());
     });
     r.assert_success();
 }
@@ -355,13 +496,23 @@ fn encrypted_key_with_passphrase() {
     std::fs::write(&ak, text).unwrap();
     let art = lab.artifact("1.0.0", false);
     let r = run_with(&lab, |c| {
-        c.input("artifact", art.to_str().unwrap()).input("ssh-key", &enc.private).input("passphrase", "correct horse");
+        c.input("artifact", art.to_str().unwrap())
+            .input("ssh-key", &enc.private)
+            .input("passphrase", "correct horse");
     });
     r.assert_success();
-    let visible: String = r.all_output().lines().filter(|l| !l.starts_with("::add-mask::")).collect::<Vec<_>>().join("\n");
+    let visible: String = r
+        .all_output()
+        .lines()
+        .filter(|l| !l.starts_with("::add-mask::"))
+        .collect::<Vec<_>>()
+        .join("\n");
     assert!(!visible.contains("correct horse"), "{visible}");
     let r = run_with(&lab, |c| {
-        c.input("artifact", art.to_str().unwrap()).input("ssh-key", &enc.private).input("passphrase", "wrong").input("release-id", "x2");
+        c.input("artifact", art.to_str().unwrap())
+            .input("ssh-key", &enc.private)
+            .input("passphrase", "wrong")
+            .input("release-id", "x2");
     });
     r.assert_exit(1);
     assert!(r.stdout.contains("passphrase"), "{}", r.stdout);
@@ -374,23 +525,33 @@ fn verify_only_then_venv_reuse_and_failing_install() {
     let venv = |c: &mut TestContext| {
         c.input("requirements", "requirements.txt")
             .input("pip-args", "--no-index --find-links wheels")
-            .input("smoke-command", "python -c 'import gantryhello; print(gantryhello.GREETING)'");
+            .input(
+                "smoke-command",
+                "python -c 'import gantryhello; print(gantryhello.GREETING)'",
+            );
     };
     run_with(&lab, |c| {
         venv(c);
-        c.input("artifact", v1.to_str().unwrap()).input("release-id", "v1");
+        c.input("artifact", v1.to_str().unwrap())
+            .input("release-id", "v1");
     })
     .assert_success();
     let base = lab.base(0);
     assert_eq!(lab.current(0).as_deref(), Some("v1"));
-    let venvs = || std::fs::read_dir(base.join("shared/venvs")).map(|d| d.count()).unwrap_or(0);
+    let venvs = || {
+        std::fs::read_dir(base.join("shared/venvs"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
     assert_eq!(venvs(), 1);
 
     // verify-only: everything up to the switch, nothing switched or restarted
     let v2 = lab.artifact("2.0.0", false);
     let r = run_with(&lab, |c| {
         venv(c);
-        c.input("artifact", v2.to_str().unwrap()).input("release-id", "v2").input("verify-only", "true");
+        c.input("artifact", v2.to_str().unwrap())
+            .input("release-id", "v2")
+            .input("verify-only", "true");
     });
     r.assert_success();
     assert_eq!(lab.current(0).as_deref(), Some("v1"));
@@ -399,8 +560,16 @@ fn verify_only_then_venv_reuse_and_failing_install() {
     assert!(!base.join("releases/v2/.complete").exists());
     // the same requirements reuse the venv: both releases link to the one venv
     assert_eq!(venvs(), 1);
-    assert_eq!(std::fs::read_link(base.join("releases/v1/.venv")).unwrap(), std::fs::read_link(base.join("releases/v2/.venv")).unwrap());
-    let log = std::fs::read_to_string(lab.hosts[0].path(&lab.deploy_path).join(".gantry/history.jsonl")).unwrap();
+    assert_eq!(
+        std::fs::read_link(base.join("releases/v1/.venv")).unwrap(),
+        std::fs::read_link(base.join("releases/v2/.venv")).unwrap()
+    );
+    let log = std::fs::read_to_string(
+        lab.hosts[0]
+            .path(&lab.deploy_path)
+            .join(".gantry/history.jsonl"),
+    )
+    .unwrap();
     assert!(log.contains("verify-only"));
 
     // a failing dependency install: previous release untouched, error says so
@@ -408,7 +577,8 @@ fn verify_only_then_venv_reuse_and_failing_install() {
     std::fs::write(v3.join("requirements.txt"), "doesnotexist==9.9\n").unwrap();
     let r = run_with(&lab, |c| {
         venv(c);
-        c.input("artifact", v3.to_str().unwrap()).input("release-id", "v3");
+        c.input("artifact", v3.to_str().unwrap())
+            .input("release-id", "v3");
     });
     r.assert_exit(1);
     assert!(r.stdout.contains("pip install"), "{}", r.stdout);
@@ -423,7 +593,9 @@ fn many_hosts_all_verified_before_any_switch() {
     let Some(mut lab) = Lab::new(3) else { return };
     let v1 = lab.artifact("1.0.0", false);
     let r = run_with(&lab, |c| {
-        c.input("artifact", v1.to_str().unwrap()).input("release-id", "m1").input("max-parallel", "2");
+        c.input("artifact", v1.to_str().unwrap())
+            .input("release-id", "m1")
+            .input("max-parallel", "2");
     });
     r.assert_success();
     for i in 0..3 {
@@ -439,19 +611,27 @@ fn many_hosts_all_verified_before_any_switch() {
     let r = run_with(&lab, |c| {
         c.input("artifact", v2.to_str().unwrap())
             .input("release-id", "m2")
-            .input("smoke-command", "test ! -e \"$DEPLOY_PATH/shared/fail-smoke\"");
+            .input(
+                "smoke-command",
+                "test ! -e \"$DEPLOY_PATH/shared/fail-smoke\"",
+            );
     });
     r.assert_exit(1);
     for i in 0..3 {
         assert_eq!(lab.current(i).as_deref(), Some("m1"), "host {i} switched");
         assert_eq!(lab.answer(i), "1.0.0");
-        assert!(lab.base(i).join("releases/m2/.failed").exists(), "host {i}: m2 not marked failed");
+        assert!(
+            lab.base(i).join("releases/m2/.failed").exists(),
+            "host {i}: m2 not marked failed"
+        );
     }
     std::fs::remove_file(&third).unwrap();
     // one host unreachable: nothing changes anywhere
     lab.hosts[1].kill();
     let r = run_with(&lab, |c| {
-        c.input("artifact", v2.to_str().unwrap()).input("release-id", "m3").input("connect-timeout", "3s");
+        c.input("artifact", v2.to_str().unwrap())
+            .input("release-id", "m3")
+            .input("connect-timeout", "3s");
     });
     r.assert_exit(1);
     for i in [0, 2] {
@@ -464,12 +644,18 @@ fn many_hosts_all_verified_before_any_switch() {
     let r = run_with(&lab, |c| {
         // the service cannot start on host 1 (port 1 is not bindable by the deploy user)
         std::fs::write(&bad_port, "1\n").unwrap();
-        c.input("artifact", v2.to_str().unwrap()).input("release-id", "m4").input("health-timeout", "2s");
+        c.input("artifact", v2.to_str().unwrap())
+            .input("release-id", "m4")
+            .input("health-timeout", "2s");
     });
     r.assert_exit(1);
     std::fs::write(&bad_port, format!("{}\n", lab.ports[1])).unwrap();
     for i in [0, 2] {
-        assert_eq!(lab.current(i).as_deref(), Some("m1"), "host {i} not rolled back");
+        assert_eq!(
+            lab.current(i).as_deref(),
+            Some("m1"),
+            "host {i} not rolled back"
+        );
         assert_eq!(lab.answer(i), "1.0.0");
     }
 }
@@ -494,14 +680,39 @@ fn concurrent_deploys_exactly_one_wins() {
                 .input("restart-command", "true");
             ctxs.push(c);
         }
-        let children: Vec<_> = ctxs.iter().map(|c| c.command("ssh-release").stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn")).collect();
-        let outs: Vec<_> = children.into_iter().map(|c| c.wait_with_output().expect("wait")).collect();
+        let children: Vec<_> = ctxs
+            .iter()
+            .map(|c| {
+                c.command("ssh-release")
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .expect("spawn")
+            })
+            .collect();
+        let outs: Vec<_> = children
+            .into_iter()
+            .map(|c| c.wait_with_output().expect("wait"))
+            .collect();
         let wins = outs.iter().filter(|o| o.status.success()).count();
-        assert_eq!(wins, 1, "trial {t}: {wins} winners\n{}", outs.iter().map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).collect::<String>());
+        assert_eq!(
+            wins,
+            1,
+            "trial {t}: {wins} winners\n{}",
+            outs.iter()
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .collect::<String>()
+        );
         let loser = outs.iter().find(|o| !o.status.success()).unwrap();
         let text = String::from_utf8_lossy(&loser.stdout);
-        assert!(text.contains("holds the lock") && text.contains("run_id=4242"), "trial {t}: {text}");
-        assert!(!lab.base(0).join(".gantry/lock").exists(), "trial {t}: lock left behind");
+        assert!(
+            text.contains("holds the lock") && text.contains("run_id=4242"),
+            "trial {t}: {text}"
+        );
+        assert!(
+            !lab.base(0).join(".gantry/lock").exists(),
+            "trial {t}: lock left behind"
+        );
     }
 }
 
@@ -518,27 +729,54 @@ fn sigterm_during_deploy_releases_lock_and_kills_remote_work() {
     let Some(lab) = Lab::new(1) else { return };
     let v1 = lab.artifact("1.0.0", false);
     run_with(&lab, |c| {
-        c.input("artifact", v1.to_str().unwrap()).input("release-id", "s1");
+        c.input("artifact", v1.to_str().unwrap())
+            .input("release-id", "s1");
     })
     .assert_success();
     let v2 = lab.artifact("2.0.0", false);
     let mut c = lab.ctx();
-    c.input("artifact", v2.to_str().unwrap()).input("release-id", "s2").input("smoke-command", "sleep 300");
-    let child = c.command("ssh-release").stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
+    c.input("artifact", v2.to_str().unwrap())
+        .input("release-id", "s2")
+        .input("smoke-command", "sleep 300");
+    let child = c
+        .command("ssh-release")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
     let base = lab.base(0);
-    wait_for("the smoke test to start", Duration::from_secs(30), || base.join("releases/s2").exists());
+    wait_for("the smoke test to start", Duration::from_secs(30), || {
+        base.join("releases/s2").exists()
+    });
     std::thread::sleep(Duration::from_millis(500));
-    let _ = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
     let start = Instant::now();
     let out = child.wait_with_output().expect("wait");
-    assert!(start.elapsed() < Duration::from_secs(8), "took {:?} to stop", start.elapsed());
-    assert_eq!(out.status.code(), Some(130), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        start.elapsed() < Duration::from_secs(8),
+        "took {:?} to stop",
+        start.elapsed()
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     assert!(!base.join(".gantry/lock").exists(), "lock left behind");
     assert_eq!(lab.current(0).as_deref(), Some("s1"));
     assert!(base.join("releases/s2/.failed").exists());
     let ps = lab.hosts[0].sh("pgrep -u \"$(id -u)\" -f '^sleep 300$' || true");
-    let tree = lab.hosts[0].sh("ps -u \"$(id -u)\" -o pid,pgid,sid,args; ls -la /tmp/gantry-* 2>&1");
-    assert!(String::from_utf8_lossy(&ps.stdout).trim().is_empty(), "remote smoke test still running:\n{}\n{}", String::from_utf8_lossy(&tree.stdout), String::from_utf8_lossy(&out.stderr));
+    let tree =
+        lab.hosts[0].sh("ps -u \"$(id -u)\" -o pid,pgid,sid,args; ls -la /tmp/gantry-* 2>&1");
+    assert!(
+        String::from_utf8_lossy(&ps.stdout).trim().is_empty(),
+        "remote smoke test still running:\n{}\n{}",
+        String::from_utf8_lossy(&tree.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(lab.answer(0), "1.0.0");
 }
 
@@ -547,7 +785,8 @@ fn sshd_killed_mid_upload_never_switches_and_rerun_recovers() {
     let Some(mut lab) = Lab::new(1) else { return };
     let v1 = lab.artifact("1.0.0", false);
     run_with(&lab, |c| {
-        c.input("artifact", v1.to_str().unwrap()).input("release-id", "k1");
+        c.input("artifact", v1.to_str().unwrap())
+            .input("release-id", "k1");
     })
     .assert_success();
     // a big, incompressible artifact so the upload takes a while
@@ -567,10 +806,18 @@ fn sshd_killed_mid_upload_never_switches_and_rerun_recovers() {
     }
     drop(f);
     let mut c = lab.ctx();
-    c.input("artifact", v2.to_str().unwrap()).input("release-id", "k2");
-    let child = c.command("ssh-release").stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
+    c.input("artifact", v2.to_str().unwrap())
+        .input("release-id", "k2");
+    let child = c
+        .command("ssh-release")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
     let base = lab.base(0);
-    wait_for("the upload to start", Duration::from_secs(60), || base.join("releases/.partial-k2").exists());
+    wait_for("the upload to start", Duration::from_secs(60), || {
+        base.join("releases/.partial-k2").exists()
+    });
     lab.hosts[0].kill();
     let out = child.wait_with_output().expect("wait");
     let text = String::from_utf8_lossy(&out.stdout);
@@ -589,7 +836,8 @@ fn sshd_killed_mid_upload_never_switches_and_rerun_recovers() {
         .assert_success();
     }
     run_with(&lab, |c| {
-        c.input("artifact", v2.to_str().unwrap()).input("release-id", "k2");
+        c.input("artifact", v2.to_str().unwrap())
+            .input("release-id", "k2");
     })
     .assert_success();
     assert_eq!(lab.current(0).as_deref(), Some("k2"));
@@ -599,10 +847,22 @@ fn sshd_killed_mid_upload_never_switches_and_rerun_recovers() {
 #[test]
 fn disk_check_refuses_before_upload() {
     let Some(lab) = Lab::new(1) else { return };
-    let uid = String::from_utf8_lossy(&lab.hosts[0].sh("id -u").stdout).trim().to_string();
+    let uid = String::from_utf8_lossy(&lab.hosts[0].sh("id -u").stdout)
+        .trim()
+        .to_string();
     let mnt = lab.hosts[0].path(&lab.rel).join("small");
-    assert!(lab.hosts[0].sh(&format!("mkdir -p ~/{}/small", lab.rel)).status.success());
-    let ok = std::process::Command::new("mount").args(["-t", "tmpfs", "-o", &format!("size=1m,uid={uid}"), "tmpfs"]).arg(&mnt).status().map(|s| s.success()).unwrap_or(false);
+    assert!(
+        lab.hosts[0]
+            .sh(&format!("mkdir -p ~/{}/small", lab.rel))
+            .status
+            .success()
+    );
+    let ok = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", &format!("size=1m,uid={uid}"), "tmpfs"])
+        .arg(&mnt)
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
     if !ok {
         eprintln!("SKIP: cannot mount a tmpfs here");
         return;
@@ -617,7 +877,8 @@ fn disk_check_refuses_before_upload() {
     let art = lab.artifact("1.0.0", false);
     std::fs::write(art.join("big.bin"), vec![7u8; 3 << 20]).unwrap();
     let r = run_with(&lab, |c| {
-        c.input("artifact", art.to_str().unwrap()).input("deploy-path", &format!("{}/small/app", lab.rel));
+        c.input("artifact", art.to_str().unwrap())
+            .input("deploy-path", &format!("{}/small/app", lab.rel));
     });
     r.assert_exit(1);
     assert!(r.stdout.contains("not enough free space"), "{}", r.stdout);
@@ -629,7 +890,8 @@ fn dry_run_writes_nothing_and_ipv6_hosts_work() {
     let Some(lab) = Lab::new(1) else { return };
     let art = lab.artifact("1.0.0", false);
     let r = run_with(&lab, |c| {
-        c.input("artifact", art.to_str().unwrap()).input("dry-run", "true");
+        c.input("artifact", art.to_str().unwrap())
+            .input("dry-run", "true");
     });
     r.assert_success();
     assert!(r.stdout.contains("\"preflight\""), "{}", r.stdout);
@@ -675,7 +937,14 @@ fn bench_ssh_release_vs_per_command_ssh() {
     let proxies: Vec<gantry_test::sshd::DelayProxy> = lab
         .hosts
         .iter()
-        .map(|h| gantry_test::sshd::DelayProxy::start(h.ip, std::net::SocketAddr::new(h.ip, h.port), one_way).expect("proxy"))
+        .map(|h| {
+            gantry_test::sshd::DelayProxy::start(
+                h.ip,
+                std::net::SocketAddr::new(h.ip, h.port),
+                one_way,
+            )
+            .expect("proxy")
+        })
         .collect();
     // 20 MiB of incompressible data in a tar.gz
     let dir = lab.tmp.path().join("bench-art");
@@ -692,7 +961,17 @@ fn bench_ssh_release_vs_per_command_ssh() {
     std::fs::write(dir.join("blob.bin"), &data).unwrap();
     std::fs::write(dir.join("VERSION"), "bench\n").unwrap();
     let tgz = lab.tmp.path().join("bench.tar.gz");
-    assert!(std::process::Command::new("tar").arg("-czf").arg(&tgz).arg("-C").arg(&dir).arg(".").status().unwrap().success());
+    assert!(
+        std::process::Command::new("tar")
+            .arg("-czf")
+            .arg(&tgz)
+            .arg("-C")
+            .arg(&dir)
+            .arg(".")
+            .status()
+            .unwrap()
+            .success()
+    );
     let key_file = lab.tmp.path().join("bench_key");
     std::fs::write(&key_file, &lab.key.private).unwrap();
     use std::os::unix::fs::PermissionsExt;
@@ -702,13 +981,23 @@ fn bench_ssh_release_vs_per_command_ssh() {
         .hosts
         .iter()
         .zip(&proxies)
-        .map(|(h, p)| h.known_hosts_line().replace(&format!("]:{} ", h.port), &format!("]:{} ", p.addr.port())) + "\n")
+        .map(|(h, p)| {
+            h.known_hosts_line()
+                .replace(&format!("]:{} ", h.port), &format!("]:{} ", p.addr.port()))
+                + "\n"
+        })
         .collect();
     std::fs::write(&kh_file, &kh).unwrap();
-    let mut report = String::from("| hosts | gantry ssh-release | per-command ssh loop | ratio | gantry handshakes/host | loop handshakes/host |\n|---|---|---|---|---|---|\n");
+    let mut report = String::from(
+        "| hosts | gantry ssh-release | per-command ssh loop | ratio | gantry handshakes/host | loop handshakes/host |\n|---|---|---|---|---|---|\n",
+    );
     let mut results = Vec::new();
     for &n in &counts {
-        let targets: Vec<String> = lab.hosts[..n].iter().zip(&proxies).map(|(h, p)| format!("{}@{}:{}", h.user, h.ip, p.addr.port())).collect();
+        let targets: Vec<String> = lab.hosts[..n]
+            .iter()
+            .zip(&proxies)
+            .map(|(h, p)| format!("{}@{}:{}", h.user, h.ip, p.addr.port()))
+            .collect();
         let before: Vec<usize> = lab.hosts[..n].iter().map(SshHost::handshakes).collect();
         let mut c = TestContext::new();
         c.input("hosts", &targets.join(","))
@@ -727,13 +1016,32 @@ fn bench_ssh_release_vs_per_command_ssh() {
         if n == 1 {
             eprintln!("{}", res.stderr);
         }
-        let ours_hs: usize = lab.hosts[..n].iter().zip(&before).map(|(h, b)| h.handshakes() - b).sum();
+        let ours_hs: usize = lab.hosts[..n]
+            .iter()
+            .zip(&before)
+            .map(|(h, b)| h.handshakes() - b)
+            .sum();
         // the ssh-action style: one fresh connection per command, hosts one after another
         let before: Vec<usize> = lab.hosts[..n].iter().map(SshHost::handshakes).collect();
         let opts = |cmd: &mut std::process::Command, port: u16| {
-            cmd.args(["-i", key_file.to_str().unwrap(), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o"])
-                .arg(format!("UserKnownHostsFile={}", kh_file.display()))
-                .args(["-o", "GlobalKnownHostsFile=/dev/null", "-F", "/dev/null", "-o", "LogLevel=ERROR"]);
+            cmd.args([
+                "-i",
+                key_file.to_str().unwrap(),
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "StrictHostKeyChecking=yes",
+                "-o",
+            ])
+            .arg(format!("UserKnownHostsFile={}", kh_file.display()))
+            .args([
+                "-o",
+                "GlobalKnownHostsFile=/dev/null",
+                "-F",
+                "/dev/null",
+                "-o",
+                "LogLevel=ERROR",
+            ]);
             let _ = port;
         };
         let t = Instant::now();
@@ -745,8 +1053,13 @@ fn bench_ssh_release_vs_per_command_ssh() {
             let steps = [
                 format!("mkdir -p {base}/releases/{id} {base}/shared"),
                 "SCP".to_string(),
-                format!("tar -xzf /tmp/bench-{}.tgz -C {base}/releases/{id} && rm -f /tmp/bench-{}.tgz", h.user, h.user),
-                format!("ln -sfn releases/{id} {base}/current.tmp && mv -T {base}/current.tmp {base}/current"),
+                format!(
+                    "tar -xzf /tmp/bench-{}.tgz -C {base}/releases/{id} && rm -f /tmp/bench-{}.tgz",
+                    h.user, h.user
+                ),
+                format!(
+                    "ln -sfn releases/{id} {base}/current.tmp && mv -T {base}/current.tmp {base}/current"
+                ),
                 "true".to_string(),
                 "true".to_string(),
                 format!("cd {base}/releases && ls -1t | tail -n +6 | xargs -r rm -rf"),
@@ -755,7 +1068,9 @@ fn bench_ssh_release_vs_per_command_ssh() {
                 let ok = if s == "SCP" {
                     let mut cmd = std::process::Command::new("scp");
                     opts(&mut cmd, port);
-                    cmd.args(["-q", "-P", &port.to_string()]).arg(&tgz).arg(format!("{dest}:/tmp/bench-{}.tgz", h.user));
+                    cmd.args(["-q", "-P", &port.to_string()])
+                        .arg(&tgz)
+                        .arg(format!("{dest}:/tmp/bench-{}.tgz", h.user));
                     cmd.status().unwrap().success()
                 } else {
                     let mut cmd = std::process::Command::new("ssh");
@@ -767,7 +1082,11 @@ fn bench_ssh_release_vs_per_command_ssh() {
             }
         }
         let theirs = t.elapsed();
-        let their_hs: usize = lab.hosts[..n].iter().zip(&before).map(|(h, b)| h.handshakes() - b).sum();
+        let their_hs: usize = lab.hosts[..n]
+            .iter()
+            .zip(&before)
+            .map(|(h, b)| h.handshakes() - b)
+            .sum();
         let line = format!(
             "| {n} | {:.2} s | {:.2} s | {:.1}x | {:.1} | {:.1} |\n",
             ours.as_secs_f64(),
@@ -802,10 +1121,27 @@ fn artifacts_from_url_and_github_actions_api() {
     let art = lab.artifact("7.0.0", false);
     let tgz = web.join("app.tar.gz");
     std::fs::create_dir_all(&web).unwrap();
-    assert!(std::process::Command::new("tar").arg("-czf").arg(&tgz).arg("-C").arg(&art).arg(".").status().unwrap().success());
+    assert!(
+        std::process::Command::new("tar")
+            .arg("-czf")
+            .arg(&tgz)
+            .arg("-C")
+            .arg(&art)
+            .arg(".")
+            .status()
+            .unwrap()
+            .success()
+    );
     let sum = {
-        let o = std::process::Command::new("sha256sum").arg(&tgz).output().unwrap();
-        String::from_utf8_lossy(&o.stdout).split_whitespace().next().unwrap().to_string()
+        let o = std::process::Command::new("sha256sum")
+            .arg(&tgz)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout)
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_string()
     };
     // the Actions artifact: a zip holding the tarball, as upload-artifact stores it
     let api = web.join("api/repos/acme/api/actions");
@@ -818,7 +1154,11 @@ fn artifacts_from_url_and_github_actions_api() {
         .status()
         .unwrap()
         .success());
-    std::fs::write(api.join("runs/4242/artifacts"), r#"{"total_count":1,"artifacts":[{"id":123,"name":"app","expired":false}]}"#).unwrap();
+    std::fs::write(
+        api.join("runs/4242/artifacts"),
+        r#"{"total_count":1,"artifacts":[{"id":123,"name":"app","expired":false}]}"#,
+    )
+    .unwrap();
     let port = gantry_test::free_port();
     struct Kill(std::process::Child);
     impl Drop for Kill {
@@ -829,24 +1169,36 @@ fn artifacts_from_url_and_github_actions_api() {
     }
     let _srv = Kill(
         std::process::Command::new("python3")
-            .args(["-m", "http.server", "--bind", "127.0.0.1", &port.to_string()])
+            .args([
+                "-m",
+                "http.server",
+                "--bind",
+                "127.0.0.1",
+                &port.to_string(),
+            ])
             .current_dir(&web)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap(),
     );
-    assert!(gantry_test::wait_for_port(([127, 0, 0, 1], port).into(), Duration::from_secs(10)));
+    assert!(gantry_test::wait_for_port(
+        ([127, 0, 0, 1], port).into(),
+        Duration::from_secs(10)
+    ));
     let url = format!("http://127.0.0.1:{port}/app.tar.gz");
     // wrong checksum: refused before any host is touched
     let r = run_with(&lab, |c| {
-        c.input("artifact", &url).input("artifact-sha256", &"ab".repeat(32));
+        c.input("artifact", &url)
+            .input("artifact-sha256", &"ab".repeat(32));
     });
     r.assert_exit(1);
     assert!(r.stdout.contains("sha256"), "{}", r.stdout);
     assert!(!lab.base(0).join("releases").exists());
     run_with(&lab, |c| {
-        c.input("artifact", &url).input("artifact-sha256", &sum).input("release-id", "url1");
+        c.input("artifact", &url)
+            .input("artifact-sha256", &sum)
+            .input("release-id", "url1");
     })
     .assert_success();
     assert_eq!(lab.answer(0), "7.0.0");

@@ -36,7 +36,16 @@ impl ClientKey {
         let dir = tempfile::tempdir().ok()?;
         let path = dir.path().join("id_ed25519");
         let ok = Command::new("ssh-keygen")
-            .args(["-q", "-t", "ed25519", "-C", "gantry-test", "-N", passphrase.unwrap_or(""), "-f"])
+            .args([
+                "-q",
+                "-t",
+                "ed25519",
+                "-C",
+                "gantry-test",
+                "-N",
+                passphrase.unwrap_or(""),
+                "-f",
+            ])
             .arg(&path)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -48,7 +57,10 @@ impl ClientKey {
         }
         Some(Self {
             private: std::fs::read_to_string(&path).ok()?,
-            public: std::fs::read_to_string(path.with_extension("pub")).ok()?.trim().to_string(),
+            public: std::fs::read_to_string(path.with_extension("pub"))
+                .ok()?
+                .trim()
+                .to_string(),
             path,
             _dir: dir,
         })
@@ -59,10 +71,15 @@ impl ClientKey {
 pub fn sshd_available() -> Result<(), String> {
     for p in ["/usr/sbin/sshd", "/usr/bin/ssh", "/usr/bin/ssh-keygen"] {
         if !Path::new(p).exists() {
-            return Err(format!("{p} is missing (install openssh-server and openssh-client)"));
+            return Err(format!(
+                "{p} is missing (install openssh-server and openssh-client)"
+            ));
         }
     }
-    let uid = Command::new("id").arg("-u").output().map_err(|e| e.to_string())?;
+    let uid = Command::new("id")
+        .arg("-u")
+        .output()
+        .map_err(|e| e.to_string())?;
     if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
         return Err("sshd test hosts need root (privilege separation and test users)".into());
     }
@@ -72,15 +89,26 @@ pub fn sshd_available() -> Result<(), String> {
 /// Creates `gantry-deploy-N` (home `/home/gantry-deploy-N`, shell `/bin/sh`) if missing.
 pub fn ensure_user(n: u8) -> Result<String, String> {
     let name = format!("gantry-deploy-{n}");
-    let _g = USERADD.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _g = USERADD
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     // `!` (locked, useradd's default) makes sshd refuse the user without PAM; `*` only disables
     // password logins, which is what a key-only deploy user has.
     let unlock = |name: &str| {
         let _ = Command::new("usermod").args(["-p", "*", name]).output();
     };
     for _ in 0..20 {
-        if Command::new("id").arg(&name).stdout(Stdio::null()).stderr(Stdio::null()).status().map(|s| s.success()).unwrap_or(false) {
-            if std::fs::read_to_string("/etc/shadow").is_ok_and(|t| t.lines().any(|l| l.starts_with(&format!("{name}:!")))) {
+        if Command::new("id")
+            .arg(&name)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false)
+        {
+            if std::fs::read_to_string("/etc/shadow")
+                .is_ok_and(|t| t.lines().any(|l| l.starts_with(&format!("{name}:!"))))
+            {
                 unlock(&name);
             }
             return Ok(name);
@@ -100,7 +128,11 @@ pub fn ensure_user(n: u8) -> Result<String, String> {
 }
 
 fn free_port_on(ip: IpAddr) -> Option<u16> {
-    TcpListener::bind(SocketAddr::new(ip, 0)).ok()?.local_addr().ok().map(|a| a.port())
+    TcpListener::bind(SocketAddr::new(ip, 0))
+        .ok()?
+        .local_addr()
+        .ok()
+        .map(|a| a.port())
 }
 
 /// One running sshd.
@@ -125,7 +157,10 @@ impl SshHost {
     pub fn start(ip: IpAddr, user_n: u8, key: &ClientKey) -> Result<Self, String> {
         sshd_available()?;
         let user = ensure_user(user_n)?;
-        let dir = tempfile::Builder::new().prefix("gantry-sshd-").tempdir().map_err(|e| e.to_string())?;
+        let dir = tempfile::Builder::new()
+            .prefix("gantry-sshd-")
+            .tempdir()
+            .map_err(|e| e.to_string())?;
         let set_mode = |p: &Path, m: u32| {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(p, std::fs::Permissions::from_mode(m))
@@ -142,7 +177,8 @@ impl SshHost {
         if !ok {
             return Err("ssh-keygen failed".into());
         }
-        let host_pub = std::fs::read_to_string(hk.with_extension("pub")).map_err(|e| e.to_string())?;
+        let host_pub =
+            std::fs::read_to_string(hk.with_extension("pub")).map_err(|e| e.to_string())?;
         let ak = dir.path().join("authorized_keys");
         std::fs::write(&ak, format!("{}\n", key.public)).map_err(|e| e.to_string())?;
         set_mode(&ak, 0o644).map_err(|e| e.to_string())?;
@@ -162,7 +198,16 @@ impl SshHost {
             ),
         )
         .map_err(|e| e.to_string())?;
-        let mut h = Self { dir, child: None, ip, port, user: user.clone(), home: PathBuf::from(format!("/home/{user}")), host_pub, config };
+        let mut h = Self {
+            dir,
+            child: None,
+            ip,
+            port,
+            user: user.clone(),
+            home: PathBuf::from(format!("/home/{user}")),
+            host_pub,
+            config,
+        };
         h.spawn()?;
         Ok(h)
     }
@@ -183,7 +228,11 @@ impl SshHost {
             .map_err(|e| e.to_string())?;
         self.child = Some(child);
         if !crate::wait_for_port(SocketAddr::new(self.ip, self.port), Duration::from_secs(10)) {
-            return Err(format!("sshd did not listen on {}: {}", self.port, self.log()));
+            return Err(format!(
+                "sshd did not listen on {}: {}",
+                self.port,
+                self.log()
+            ));
         }
         Ok(())
     }
@@ -200,7 +249,10 @@ impl SshHost {
 
     /// Completed SSH authentications (one per handshake) so far.
     pub fn handshakes(&self) -> usize {
-        self.log().lines().filter(|l| l.contains("Accepted publickey for")).count()
+        self.log()
+            .lines()
+            .filter(|l| l.contains("Accepted publickey for"))
+            .count()
     }
 
     /// `user@ip:port` for the `hosts` input.
@@ -220,9 +272,17 @@ impl SshHost {
 
     /// The SHA256 fingerprint of the host key.
     pub fn fingerprint(&self) -> String {
-        let out = Command::new("ssh-keygen").arg("-lf").arg(self.dir.path().join("host_ed25519.pub")).output();
+        let out = Command::new("ssh-keygen")
+            .arg("-lf")
+            .arg(self.dir.path().join("host_ed25519.pub"))
+            .output();
         out.ok()
-            .and_then(|o| String::from_utf8_lossy(&o.stdout).split_whitespace().nth(1).map(str::to_string))
+            .and_then(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .split_whitespace()
+                    .nth(1)
+                    .map(str::to_string)
+            })
             .unwrap_or_default()
     }
 
@@ -234,7 +294,9 @@ impl SshHost {
             let _ = c.wait();
         }
         // Session processes (`sshd: user@notty`) outlive the listener; kill them too.
-        let _ = Command::new("pkill").args(["-KILL", "-u", &self.user, "-f", "sshd: "]).status();
+        let _ = Command::new("pkill")
+            .args(["-KILL", "-u", &self.user, "-f", "sshd: "])
+            .status();
     }
 
     /// Starts sshd again on the same address, port and keys.
@@ -292,24 +354,40 @@ mod tokio_util_like {
 
 impl DelayProxy {
     /// Listens on `listen_ip` (free port) and forwards to `target`.
-    pub fn start(listen_ip: IpAddr, target: SocketAddr, one_way: Duration) -> std::io::Result<Self> {
+    pub fn start(
+        listen_ip: IpAddr,
+        target: SocketAddr,
+        one_way: Duration,
+    ) -> std::io::Result<Self> {
         let std_listener = TcpListener::bind(SocketAddr::new(listen_ip, 0))?;
         std_listener.set_nonblocking(true)?;
         let addr = std_listener.local_addr()?;
         let stop = tokio_util_like::Stop::default();
         let stop2 = stop.clone();
         std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
             rt.block_on(async move {
-                let Ok(listener) = tokio::net::TcpListener::from_std(std_listener) else { return };
+                let Ok(listener) = tokio::net::TcpListener::from_std(std_listener) else {
+                    return;
+                };
                 loop {
                     if stop2.stopped() {
                         return;
                     }
-                    let accepted = tokio::time::timeout(Duration::from_millis(200), listener.accept()).await;
-                    let Ok(Ok((inbound, _))) = accepted else { continue };
+                    let accepted =
+                        tokio::time::timeout(Duration::from_millis(200), listener.accept()).await;
+                    let Ok(Ok((inbound, _))) = accepted else {
+                        continue;
+                    };
                     tokio::spawn(async move {
-                        let Ok(outbound) = tokio::net::TcpStream::connect(target).await else { return };
+                        let Ok(outbound) = tokio::net::TcpStream::connect(target).await else {
+                            return;
+                        };
                         let _ = inbound.set_nodelay(true);
                         let _ = outbound.set_nodelay(true);
                         let (ir, iw) = inbound.into_split();
@@ -323,7 +401,11 @@ impl DelayProxy {
     }
 }
 
-async fn pipe(mut r: tokio::net::tcp::OwnedReadHalf, mut w: tokio::net::tcp::OwnedWriteHalf, delay: Duration) {
+async fn pipe(
+    mut r: tokio::net::tcp::OwnedReadHalf,
+    mut w: tokio::net::tcp::OwnedWriteHalf,
+    delay: Duration,
+) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(tokio::time::Instant, Vec<u8>)>();
     let reader = async move {
@@ -332,7 +414,10 @@ async fn pipe(mut r: tokio::net::tcp::OwnedReadHalf, mut w: tokio::net::tcp::Own
             match r.read(&mut buf).await {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
-                    if tx.send((tokio::time::Instant::now() + delay, buf[..n].to_vec())).is_err() {
+                    if tx
+                        .send((tokio::time::Instant::now() + delay, buf[..n].to_vec()))
+                        .is_err()
+                    {
                         break;
                     }
                 }
