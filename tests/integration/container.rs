@@ -1056,6 +1056,16 @@ fn stop_waiting_action(
         }
         Stop::ClientSigint => running.interrupt(),
     }
+    // Bound the test: what has not ended 12 s after the signal (the runner would have sent
+    // SIGTERM at 7.5 s and killed the client at 10 s) is killed and reported.
+    while running.child.try_wait().ok().flatten().is_none()
+        && t0.elapsed() < Duration::from_secs(12)
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if running.child.try_wait().ok().flatten().is_none() {
+        let _ = docker::docker(&["kill", &running.name]);
+    }
     let out = running.child.wait_with_output().expect("docker run output");
     let took = t0.elapsed();
     let r = step.result(
