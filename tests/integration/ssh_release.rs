@@ -1212,3 +1212,53 @@ fn artifacts_from_url_and_github_actions_api() {
     assert_eq!(lab.current(0).as_deref(), Some("gh1"));
     assert_eq!(lab.answer(0), "7.0.0");
 }
+
+/// sshd (and every session) dies right after the switch, during the restart: the run fails naming
+/// the host, `current` points to a complete release (never a partial one), and after the host
+/// comes back an `unlock` plus a rollback restore the old release.
+#[test]
+fn sshd_killed_mid_switch_leaves_a_complete_current() {
+    let Some(mut lab) = Lab::new(1) else { return };
+    let v1 = lab.artifact("1.0.0", false);
+    run_with(&lab, |c| {
+        c.input("artifact", v1.to_str().unwrap())
+            .input("release-id", "w1");
+    })
+    .assert_success();
+    let v2 = lab.artifact("2.0.0", false);
+    let mut c = lab.ctx();
+    c.input("artifact", v2.to_str().unwrap())
+        .input("release-id", "w2")
+        .input("restart-command", "sleep 30");
+    let child = c
+        .command("ssh-release")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    wait_for("the switch", Duration::from_secs(60), || {
+        lab.current(0).as_deref() == Some("w2")
+    });
+    lab.hosts[0].kill();
+    let out = child.wait_with_output().expect("wait");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains(&lab.hosts[0].target()), "{text}");
+    let base = lab.base(0);
+    let cur = lab.current(0).expect("current");
+    assert!(
+        base.join("releases").join(&cur).join(".complete").exists(),
+        "current -> {cur} is not complete"
+    );
+    lab.hosts[0].restart().expect("restart");
+    run_with(&lab, |c| {
+        c.input("unlock", "true");
+    })
+    .assert_success();
+    run_with(&lab, |c| {
+        c.input("rollback-to", "w1");
+    })
+    .assert_success();
+    assert_eq!(lab.current(0).as_deref(), Some("w1"));
+    assert_eq!(lab.answer(0), "1.0.0");
+}
