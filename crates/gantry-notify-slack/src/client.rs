@@ -22,6 +22,9 @@ use serde_json::Value;
 
 use crate::slack_errors::{explain, explain_webhook};
 
+/// How long an in-flight request may still take after the job is cancelled.
+const CANCEL_GRACE: Duration = Duration::from_millis(1000);
+
 /// Retry limits.
 #[derive(Clone, Copy, Debug)]
 pub struct Policy {
@@ -245,6 +248,24 @@ impl Client {
         .await
     }
 
+    /// Sends a request, but gives up [`CANCEL_GRACE`] after a cancellation: a request that is
+    /// answering normally finishes (the message is the critical step), one that hangs does not keep
+    /// the job past the runner's grace period (SIGINT, +7.5 s SIGTERM, +2.5 s SIGKILL).
+    async fn send_or_cancel(
+        &self,
+        req: reqwest::RequestBuilder,
+        method: &str,
+    ) -> Result<Result<reqwest::Response, reqwest::Error>, DeliveryError> {
+        let cancelled = async {
+            self.cancel.cancelled().await;
+            tokio::time::sleep(CANCEL_GRACE).await;
+        };
+        tokio::select! {
+            r = req.send() => Ok(r),
+            () = cancelled => Err(DeliveryError::Cancelled { method: method.to_string() }),
+        }
+    }
+
     async fn run(
         &self,
         method: &str,
@@ -256,7 +277,7 @@ impl Client {
         let mut transient = 0u32;
         loop {
             let started = Instant::now();
-            let step = match build().send().await {
+            let step = match self.send_or_cancel(build(), method).await? {
                 Err(e) => self.on_send_error(method, e, idempotent, &mut transient),
                 Ok(resp) => {
                     self.on_response(
@@ -459,7 +480,9 @@ impl Client {
         let mut limited = 0u32;
         let mut transient = 0u32;
         loop {
-            let res = self.http.post(url.expose()).json(body).send().await;
+            let res = self
+                .send_or_cancel(self.http.post(url.expose()).json(body), method)
+                .await?;
             let resp = match res {
                 Err(e) => {
                     let e = e.without_url();
