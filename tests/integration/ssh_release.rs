@@ -1262,3 +1262,44 @@ fn sshd_killed_mid_switch_leaves_a_complete_current() {
     assert_eq!(lab.current(0).as_deref(), Some("w1"));
     assert_eq!(lab.answer(0), "1.0.0");
 }
+
+/// keep-releases counts only complete releases, never removes current or previous, and
+/// garbage-collects failed ones (keeping the newest failed one for inspection).
+#[test]
+fn keep_releases_counts_only_complete_releases() {
+    let Some(lab) = Lab::new(1) else { return };
+    let art = lab.artifact("1.0.0", false);
+    let deploy = |id: &str, smoke: &str| {
+        run_with(&lab, |c| {
+            c.input("artifact", art.to_str().unwrap())
+                .input("release-id", id)
+                .input("keep-releases", "2")
+                .input("smoke-command", smoke)
+                .input("restart-command", "true")
+                .input("health-check", "true");
+        })
+    };
+    deploy("k1", "true").assert_success();
+    deploy("k2", "true").assert_success();
+    deploy("f1", "false").assert_exit(1);
+    deploy("f2", "false").assert_exit(1);
+    deploy("k3", "true").assert_success();
+    let base = lab.base(0);
+    let mut left: Vec<String> = std::fs::read_dir(base.join("releases"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    // k3 (current), k2 (previous and within the newest two complete), f2 (newest failed)
+    assert_eq!(left, vec!["f2", "k2", "k3"], "{left:?}");
+    assert_eq!(lab.current(0).as_deref(), Some("k3"));
+    // rollback goes to k2, never to a failed release
+    run_with(&lab, |c| {
+        c.input("rollback", "true")
+            .input("restart-command", "true")
+            .input("health-check", "true");
+    })
+    .assert_success();
+    assert_eq!(lab.current(0).as_deref(), Some("k2"));
+}
