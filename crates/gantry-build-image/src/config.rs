@@ -671,7 +671,7 @@ impl Config {
             }
             (None, None) => {}
         }
-        if let Some(tok) = i.secret("github-token").filter(|t| !t.is_empty()) {
+        if let Some(tok) = i.token("github-token")?.filter(|t| !t.is_empty()) {
             let actor = if step.github.actor.is_empty() {
                 "x-access-token".to_string()
             } else {

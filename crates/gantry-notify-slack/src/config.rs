@@ -294,7 +294,7 @@ impl Config {
                 "expected one of: started, success, failure, cancelled (`${{ job.status }}` works)",
             )
         })?;
-        let token = inputs.secret("token");
+        let token = inputs.token("token")?;
         let webhook = inputs.secret("webhook-url");
         if let Some(t) = &token
             && (t.expose().chars().any(char::is_whitespace) || t.expose().starts_with("Bearer "))
@@ -432,7 +432,7 @@ impl Config {
                     })
             };
             let token = inputs
-                .secret("github-token")
+                .token("github-token")?
                 .or_else(from_env)
                 .ok_or_else(|| InputError::Required {
                     name: "github-token".into(),

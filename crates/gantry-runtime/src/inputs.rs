@@ -285,6 +285,27 @@ impl Inputs {
         Some(Secret::new(v))
     }
 
+    /// A bearer token (GitHub, Slack, registry): a secret that must travel in an HTTP header, so
+    /// one line of visible ASCII. Masked before it is checked; the error never shows it.
+    pub fn token(&self, name: &str) -> Result<Option<Secret>, InputError> {
+        let Some(t) = self.secret(name) else {
+            return Ok(None);
+        };
+        if let Some(bad) = t.expose().chars().find(|c| !c.is_ascii_graphic()) {
+            let what = match bad {
+                '\n' | '\r' => "a line break (a multi-line secret?)".to_string(),
+                c if c.is_whitespace() => "whitespace".to_string(),
+                c => format!("the character U+{:04X}", c as u32),
+            };
+            return Err(InputError::invalid(
+                name,
+                "***",
+                format!("a token must be one line of visible ASCII, this one contains {what}"),
+            ));
+        }
+        Ok(Some(t))
+    }
+
     /// A value given either inline (`name`) or as a file (`name-file`); both is an error.
     /// The file path is resolved against `GITHUB_WORKSPACE` when relative.
     pub fn text_or_file(&self, name: &str) -> Result<Option<String>, InputError> {
@@ -466,6 +487,19 @@ mod tests {
         let s = r.secret("token").unwrap();
         assert_eq!(s.expose(), "xoxb-secret-1");
         assert!(r.console.masker().leaks("a xoxb-secret-1"));
+    }
+
+    #[test]
+    fn tokens_are_one_line() {
+        let r = reader(&[("INPUT_TOKEN", "ghp_abc\ndef")], &[]);
+        let e = r.token("token").unwrap_err().to_string();
+        assert!(
+            e.contains("`token`") && e.contains("line break") && !e.contains("ghp_abc"),
+            "{e}"
+        );
+        assert!(r.console.masker().leaks("x def y") || r.console.masker().leaks("ghp_abc\ndef"));
+        let r = reader(&[("INPUT_TOKEN", "ghp_abcdef")], &[]);
+        assert_eq!(r.token("token").unwrap().unwrap().expose(), "ghp_abcdef");
     }
 
     #[test]

@@ -683,7 +683,7 @@ impl Config {
             ssh_config: i.string_untrimmed("ssh-config"),
             artifact,
             artifact_sha256,
-            github_token: i.secret("github-token"),
+            github_token: i.token("github-token")?,
             release_id,
             rollback_to,
             keep_releases: keep,

@@ -222,7 +222,7 @@ impl Config {
             bake_target: inputs
                 .string("bake-target")
                 .unwrap_or_else(|| "docker-metadata-action".into()),
-            token: inputs.secret("github-token").filter(|s| !s.is_empty()),
+            token: inputs.token("github-token")?.filter(|s| !s.is_empty()),
             created_from,
             build_arg_names,
             strict,
