@@ -12,6 +12,9 @@ use std::sync::atomic::{AtomicI32, Ordering};
 
 use tokio_util::sync::CancellationToken;
 
+/// How long after the first signal the process may keep running.
+pub const WATCHDOG: std::time::Duration = std::time::Duration::from_secs(8);
+
 /// A cancellation token with the signal that caused it.
 #[derive(Clone, Debug, Default)]
 pub struct Cancel {
@@ -47,6 +50,16 @@ impl Cancel {
                 );
                 this.signal.store(sig, Ordering::SeqCst);
                 this.token.cancel();
+                // Safety net: an action that does not wind down in time still ends before the
+                // runner's SIGKILL (10 s after the first signal), with a clear line in the log.
+                std::thread::spawn(|| {
+                    std::thread::sleep(WATCHDOG);
+                    tracing::error!(
+                        "cancelled: still running {}s after the signal; exiting",
+                        WATCHDOG.as_secs()
+                    );
+                    std::process::exit(130);
+                });
             }
         });
         Ok(())
