@@ -837,6 +837,7 @@ fn canary_promotes_a_healthy_version_and_rejects_a_crashing_one() {
         ("strategy", "canary"),
         ("canary-duration", "1s"),
         ("canary-replicas", "34%"),
+        ("health-check-url", "http://web.shop-production.svc/healthz"),
     ];
     let r = deploy(
         &kube,
@@ -849,6 +850,12 @@ fn canary_promotes_a_healthy_version_and_rejects_a_crashing_one() {
     assert_eq!(
         image(&kube, "shop-production", "web"),
         "registry.example/web:2.0.0"
+    );
+    assert!(
+        kube.requests().iter().any(|q| q.method == "PATCH"
+            && q.path
+                .starts_with("/apis/batch/v1/namespaces/shop-production/jobs/gantry-health-")),
+        "the health check runs as an in-cluster Job"
     );
     assert!(
         kube.get("deployments", "shop-production", "web-canary")
