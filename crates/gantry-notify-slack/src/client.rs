@@ -23,7 +23,7 @@ use serde_json::Value;
 use crate::slack_errors::{explain, explain_webhook};
 
 /// How long an in-flight request may still take after the job is cancelled.
-const CANCEL_GRACE: Duration = Duration::from_millis(1000);
+const CANCEL_GRACE: Duration = Duration::from_millis(500);
 
 /// Retry limits.
 #[derive(Clone, Copy, Debug)]

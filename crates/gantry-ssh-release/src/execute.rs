@@ -409,7 +409,13 @@ async fn connect_all(runs: &mut [HostRun], sh: &Shared<'_>, client: &Client) {
         |_| true,
         |r| async move {
             let start = Instant::now();
-            match client.connect(r.idx, &r.host).await {
+            // A connection attempt (banner wait, retries) must not outlive a cancellation: nothing
+            // has changed on the host yet, so there is nothing to finish.
+            let connected = tokio::select! {
+                c = client.connect(r.idx, &r.host) => c,
+                () = sh.cancel.cancelled() => Err(SshError::Cancelled { host: r.host.label(), stage: "connect".into() }),
+            };
+            match connected {
                 Ok(session) => {
                     tracing::info!(
                         "{}: connected ({:.2}s)",
