@@ -107,6 +107,11 @@ pub async fn resolve(
     default_ns: &str,
 ) -> Result<Vec<Obj>, ApplyError> {
     let mut cache: HashMap<(String, String), (ApiResource, bool)> = HashMap::new();
+    let crds: Vec<Value> = docs
+        .iter()
+        .filter(|d| d["kind"] == "CustomResourceDefinition")
+        .cloned()
+        .collect();
     let mut out = Vec::new();
     for (index, mut doc) in docs.into_iter().enumerate() {
         let bad = |reason: &str| ApplyError::BadManifest {
@@ -135,14 +140,16 @@ pub async fn resolve(
                     None => (String::new(), api_version.clone()),
                 };
                 let gvk = GroupVersionKind::gvk(&g, &v, &kind);
-                let (ar, caps) = kube::discovery::pinned_kind(client, &gvk)
-                    .await
-                    .map_err(|e| ApplyError::UnknownKind {
+                let x = match kube::discovery::pinned_kind(client, &gvk).await {
+                    Ok((ar, caps)) => (ar, caps.scope == Scope::Namespaced),
+                    // A custom resource whose CRD is in this same render: the CRD is applied
+                    // first (stage 0), so take the resource's shape from the CRD itself.
+                    Err(e) => crd_resource(&crds, &gvk).ok_or_else(|| ApplyError::UnknownKind {
                         api_version: api_version.clone(),
                         kind: kind.clone(),
                         reason: e.to_string(),
-                    })?;
-                let x = (ar, caps.scope == Scope::Namespaced);
+                    })?,
+                };
                 cache.insert(key, x.clone());
                 x
             }
@@ -172,6 +179,57 @@ pub async fn resolve(
     }
     out.sort_by_key(Obj::stage);
     Ok(out)
+}
+
+/// The API resource a CRD in the render defines for `gvk`, if any.
+pub fn crd_resource(crds: &[Value], gvk: &GroupVersionKind) -> Option<(ApiResource, bool)> {
+    let crd = crds.iter().find(|c| {
+        c.pointer("/spec/group").and_then(Value::as_str) == Some(gvk.group.as_str())
+            && c.pointer("/spec/names/kind").and_then(Value::as_str) == Some(gvk.kind.as_str())
+            && c.pointer("/spec/versions")
+                .and_then(Value::as_array)
+                .is_some_and(|vs| vs.iter().any(|v| v["name"] == gvk.version.as_str()))
+    })?;
+    let plural = crd.pointer("/spec/names/plural").and_then(Value::as_str)?;
+    let namespaced = crd.pointer("/spec/scope").and_then(Value::as_str) != Some("Cluster");
+    Some((ApiResource::from_gvk_with_plural(gvk, plural), namespaced))
+}
+
+/// Waits until every CRD in `objs` reports `Established` (up to `timeout`).
+pub async fn wait_crds_established(
+    client: &kube::Client,
+    objs: &[Obj],
+    timeout: std::time::Duration,
+) -> Result<(), ApplyError> {
+    let deadline = std::time::Instant::now() + timeout;
+    for o in objs
+        .iter()
+        .filter(|o| o.kind() == "CustomResourceDefinition")
+    {
+        loop {
+            let live = get(client, o).await.map_err(|e| rejected(o, e))?;
+            let established = live
+                .as_ref()
+                .and_then(|l| l.pointer("/status/conditions"))
+                .and_then(Value::as_array)
+                .is_some_and(|a| {
+                    a.iter()
+                        .any(|c| c["type"] == "Established" && c["status"] == "True")
+                });
+            if established {
+                break;
+            }
+            if std::time::Instant::now() >= deadline {
+                return Err(ApplyError::Rejected {
+                    id: o.id(),
+                    reason: "the CRD did not become Established".into(),
+                    code: 0,
+                });
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        }
+    }
+    Ok(())
 }
 
 /// The live object, if any.
@@ -286,6 +344,14 @@ pub async fn apply_all(
         if failed {
             break;
         }
+        if stage == 0
+            && !dry_run
+            && let Err(e) =
+                wait_crds_established(client, objs, std::time::Duration::from_secs(60)).await
+        {
+            results.push(Err(e));
+            break;
+        }
     }
     results
 }
@@ -334,6 +400,21 @@ pub fn from_saved(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn custom_resources_resolve_from_a_crd_in_the_same_render() {
+        let crd = json!({"apiVersion":"apiextensions.k8s.io/v1","kind":"CustomResourceDefinition",
+            "metadata":{"name":"widgets.acme.io"},"spec":{"group":"acme.io","scope":"Namespaced",
+            "names":{"kind":"Widget","plural":"widgets"},"versions":[{"name":"v1","served":true,"storage":true}]}});
+        let (ar, namespaced) = crd_resource(
+            std::slice::from_ref(&crd),
+            &GroupVersionKind::gvk("acme.io", "v1", "Widget"),
+        )
+        .expect("found");
+        assert_eq!(ar.plural, "widgets");
+        assert!(namespaced);
+        assert!(crd_resource(&[crd], &GroupVersionKind::gvk("acme.io", "v2", "Widget")).is_none());
+    }
 
     #[test]
     fn clean_live_drops_server_fields() {
