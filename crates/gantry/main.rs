@@ -15,14 +15,7 @@ use gantry_runtime::{
     OutputFormat, Step,
 };
 
-/// The actions, in README order.
-const ACTIONS: &[&ActionSpec] = &[
-    &gantry_tag_metadata::ACTION,
-    &gantry_build_image::ACTION,
-    &gantry_kustomize_deploy::ACTION,
-    &gantry_ssh_release::ACTION,
-    &gantry_notify_slack::ACTION,
-];
+use gantry::ACTIONS;
 
 fn main() -> ExitCode {
     gantry_runtime::init::unblock_signals();
@@ -30,6 +23,9 @@ fn main() -> ExitCode {
     if let Some(code) = gantry_runtime::init::run_if_pid1(&env) {
         return ExitCode::from(u8::try_from(code).unwrap_or(1));
     }
+    // Several TLS stacks are linked (reqwest, kube, octocrab); one process-wide provider keeps
+    // rustls from refusing to choose between ring and aws-lc-rs.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let masker = Masker::default();
     let console = Console::stdout(masker.clone(), env.is_debug(), env.is_actions());
     gantry_runtime::log::init(&env, &masker);

@@ -6,19 +6,12 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use gantry_runtime::ActionSpec;
 use gantry_runtime::metadata::{
     DEFAULT_IMAGE, render_action_yml, render_root_action_yml, shared_input_conflicts, update_readme,
 };
 use serde_yaml::Value;
 
-const ACTIONS: &[&ActionSpec] = &[
-    &gantry_tag_metadata::ACTION,
-    &gantry_build_image::ACTION,
-    &gantry_kustomize_deploy::ACTION,
-    &gantry_ssh_release::ACTION,
-    &gantry_notify_slack::ACTION,
-];
+use gantry::ACTIONS;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -312,7 +305,13 @@ fn zizmor_finds_nothing_medium_or_worse() {
         gantry_test::skip!("zizmor is not installed (.ci/run installs it into target/ci-venv)");
     };
     let out = std::process::Command::new(&z)
-        .args(["--offline", "--min-severity", "medium", "--no-progress", "--config"])
+        .args([
+            "--offline",
+            "--min-severity",
+            "medium",
+            "--no-progress",
+            "--config",
+        ])
         .arg(root().join("zizmor.yml"))
         .arg(root().join("workflows-examples"))
         .arg(root().join("actions"))

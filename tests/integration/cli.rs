@@ -4,13 +4,9 @@
 
 use gantry_test::TestContext;
 
-const ACTIONS: &[&str] = &[
-    "tag-metadata",
-    "build-image",
-    "kustomize-deploy",
-    "ssh-release",
-    "notify-slack",
-];
+fn names() -> Vec<&'static str> {
+    gantry::ACTIONS.iter().map(|s| s.name).collect()
+}
 
 #[test]
 fn version_names_version_and_commit() {
@@ -24,7 +20,7 @@ fn version_names_version_and_commit() {
 fn help_lists_every_action_and_examples() {
     let r = TestContext::laptop().run("--help");
     r.assert_success();
-    for a in ACTIONS {
+    for a in names() {
         assert!(
             r.stdout.contains(a),
             "--help does not list {a}:\n{}",
@@ -36,7 +32,7 @@ fn help_lists_every_action_and_examples() {
 
 #[test]
 fn every_action_has_help_and_dry_run() {
-    for a in ACTIONS {
+    for a in names() {
         let mut c = TestContext::laptop();
         c.arg("--help");
         let r = c.run(a);
@@ -68,7 +64,7 @@ fn unknown_flag_is_one_error_line_exit_1() {
 
 #[test]
 fn non_boolean_boolean_names_input_and_value() {
-    for a in ACTIONS {
+    for a in names() {
         let mut c = TestContext::new();
         c.input("dry-run", "yes");
         let r = c.run(a);

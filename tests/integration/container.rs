@@ -20,17 +20,10 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use gantry_runtime::ActionSpec;
 use gantry_test::docker::{self, ContainerResult, ContainerStep};
 use serde_yaml::Value;
 
-const ACTIONS: &[&ActionSpec] = &[
-    &gantry_tag_metadata::ACTION,
-    &gantry_build_image::ACTION,
-    &gantry_kustomize_deploy::ACTION,
-    &gantry_ssh_release::ACTION,
-    &gantry_notify_slack::ACTION,
-];
+use gantry::ACTIONS;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -1,6 +1,8 @@
 //! End-to-end tests of the real `gantry` binary, run in a scrubbed environment with real local
 //! components (registry, sshd, fake Slack/GitHub/Kubernetes APIs) started by `gantry-test`.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 mod action_metadata; // generated action.yml / README tables match the crates' tables; example workflows valid
 mod build_image; // build, assemble, merge, promote against a local registry
 mod cli; // --help, --version, unknown flags, exit codes, runner contract basics

@@ -333,7 +333,8 @@ fn every_error_is_mapped_to_a_clear_message() {
         "U0OTHERBOT",
         &["channels:read"],
     );
-    let cases: Vec<(&str, Box<dyn Fn(&mut TestContext)>, &str)> = vec![
+    type Case<'a> = (&'a str, Box<dyn Fn(&mut TestContext)>, &'a str);
+    let cases: Vec<Case> = vec![
         (
             "not_in_channel",
             Box::new(|c: &mut TestContext| {
@@ -816,7 +817,7 @@ fn sigterm_during_a_rate_limit_wait_exits_promptly() {
     let slack = FakeSlack::start();
     slack.fault("chat.postMessage", Fault::RateLimit(25));
     let c = ctx(&slack);
-    let mut child = c
+    let child = c
         .command("notify-slack")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

@@ -9,18 +9,11 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use gantry_runtime::ActionSpec;
 use gantry_runtime::metadata::{
     DEFAULT_IMAGE, render_action_yml, render_root_action_yml, shared_input_conflicts, update_readme,
 };
 
-const ACTIONS: &[&ActionSpec] = &[
-    &gantry_tag_metadata::ACTION,
-    &gantry_build_image::ACTION,
-    &gantry_kustomize_deploy::ACTION,
-    &gantry_ssh_release::ACTION,
-    &gantry_notify_slack::ACTION,
-];
+use gantry::ACTIONS;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
