@@ -40,6 +40,9 @@ YML
 now() { date +%s.%N; }
 secs() { python3 -c "print(f'{$2-$1:.3f}')"; }
 ratio() { python3 -c "print(f'{$1/$2:.1f}x')"; }
+# The JSON object `--output json` prints after any group lines.
+outjson() { python3 -c 'import json,sys; t=sys.stdin.read(); print(json.dumps(json.loads(t[t.index("{"):])))'; }
+field() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 # Runs a command under GNU time; sets ELAPSED and RSS_MB.
 measure() {
   local t0 t1
@@ -52,7 +55,7 @@ measure() {
 g() { # gantry build-image with inputs as NAME=value args
   local envs=()
   for kv in "$@"; do envs+=("INPUT_${kv%%=*}=${kv#*=}"); done
-  env -i PATH="$PATH" HOME="$W" TMPDIR="$W" GITHUB_WORKSPACE="$W/ws" "${envs[@]/#/}" "$GANTRY" build-image --output json
+  env -i PATH="$PATH" HOME="$W" TMPDIR="$W" GITHUB_WORKSPACE="$W/ws" "${envs[@]}" "$GANTRY" build-image --output json
 }
 
 A=$(start_registry a); B=$(start_registry b)
@@ -65,7 +68,7 @@ t0=$(now)
 g MODE=assemble LAYERS="$W/ws/l1:/l1
 $W/ws/l2:/l2
 $W/ws/l3:/l3
-$W/ws/l4:/l4" TAGS="$A/bench/src:1" PUSH=true > "$W/seed.json"
+$W/ws/l4:/l4" TAGS="$A/bench/src:1" PUSH=true > "$W/seed.json" 2>/dev/null
 echo "seeded 100 MiB image in $(secs "$t0" "$(now)")s"
 
 echo
@@ -83,11 +86,10 @@ measure env -i PATH="$PATH" HOME="$W" INPUT_SOURCE="$A/bench/src:1" INPUT_TARGET
 G2=$ELAPSED; GR2=$RSS_MB
 measure skopeo copy -q --src-tls-verify=false --dest-tls-verify=false "docker://$A/bench/src:1" "docker://$B/bench/skopeo:1"
 S2=$ELAPSED; SR2=$RSS_MB
-echo "| promote 100 MiB, across registries | ${G2}s, ${GR2} MB peak RSS | skopeo copy ${S2}s, ${SR2} MB | $(ratio "$S2" "$G2") |"
+echo "| promote 100 MiB, across registries | ${G2}s, ${GR2} MB peak RSS | skopeo copy ${S2}s, ${SR2} MB | $(ratio "$S2" "$G2") faster |"
 
 # 3. re-push unchanged
-env -i PATH="$PATH" HOME="$W" INPUT_SOURCE="$A/bench/src:1" INPUT_TARGETS="$B/bench/promoted:2" GITHUB_OUTPUT="$W/o3" "$GANTRY" build-image >/dev/null 2>&1 || true
-UP=$(env -i PATH="$PATH" HOME="$W" INPUT_SOURCE="$A/bench/src:1" INPUT_TARGETS="$B/bench/promoted:1" "$GANTRY" build-image --output json 2>/dev/null | python3 -c 'import json,sys; d=json.load(sys.stdin); r=json.loads(d.get("report") or d.get("outputs",{}).get("report","{}")); print(r["totals"]["uploaded_bytes"])' 2>/dev/null || echo "?")
+UP=$(env -i PATH="$PATH" HOME="$W" INPUT_SOURCE="$A/bench/src:1" INPUT_TARGETS="$B/bench/promoted:1" "$GANTRY" build-image --output json 2>/dev/null | outjson | field 'json.loads(d["report"])["totals"]["uploaded_bytes"]')
 echo "| re-push unchanged 100 MiB image | ${UP} bytes uploaded | | |"
 
 # 4. assemble vs docker build + push
@@ -105,16 +107,17 @@ if docker info >/dev/null 2>&1; then
   docker push -q "$A/bench/dockerapp:1" >/dev/null
   D4=$(secs "$t0" "$(now)")
   t0=$(now)
-  g MODE=assemble BASE="$A/bench/base:1" LAYERS="$W/app/app:/app" ENTRYPOINT='["/app/server"]' TAGS="$A/bench/gapp:1" PUSH=true SOURCE-DATE-EPOCH=1700000000 > "$W/a1.json"
+  g MODE=assemble BASE="$A/bench/base:1" LAYERS="$W/app/app:/app" ENTRYPOINT='["/app/server"]' TAGS="$A/bench/gapp:1" PUSH=true SOURCE-DATE-EPOCH=1700000000 > "$W/a1.json" 2>/dev/null
   G4=$(secs "$t0" "$(now)")
   echo "| assemble base + 50 MiB layer, push | ${G4}s | docker build + docker push ${D4}s | $(ratio "$D4" "$G4") faster |"
-  g MODE=assemble BASE="$A/bench/base:1" LAYERS="$W/app/app:/app" ENTRYPOINT='["/app/server"]' TAGS="$A/bench/gapp:1" PUSH=true SOURCE-DATE-EPOCH=1700000000 > "$W/a2.json"
-  same=$(python3 -c "import json; a=json.load(open('$W/a1.json')); b=json.load(open('$W/a2.json')); print('identical' if a.get('digest')==b.get('digest') else 'DIFFERENT')" 2>/dev/null || echo "?")
+  g MODE=assemble BASE="$A/bench/base:1" LAYERS="$W/app/app:/app" ENTRYPOINT='["/app/server"]' TAGS="$A/bench/gapp:1" PUSH=true SOURCE-DATE-EPOCH=1700000000 > "$W/a2.json" 2>/dev/null
+  d1=$(outjson < "$W/a1.json" | field 'd["digest"]'); d2=$(outjson < "$W/a2.json" | field 'd["digest"]')
+  same=$([ "$d1" = "$d2" ] && echo "identical ($d1)" || echo "DIFFERENT: $d1 vs $d2")
   echo "| assemble again | digest ${same} | | |"
 else
   echo "| assemble vs docker build | skipped: no Docker engine | | |"
 fi
 mkdir -p "$W/ws/amd64" "$W/ws/arm64"; head -c $((50*1024*1024)) /dev/urandom > "$W/ws/amd64/server"; head -c $((50*1024*1024)) /dev/urandom > "$W/ws/arm64/server"
 t0=$(now)
-g MODE=assemble PLATFORMS=linux/amd64,linux/arm64 LAYERS="$W/ws/{arch}:/app" TAGS="$A/bench/multi:1" PUSH=true > /dev/null
+g MODE=assemble PLATFORMS=linux/amd64,linux/arm64 LAYERS="$W/ws/{arch}:/app" TAGS="$A/bench/multi:1" PUSH=true > /dev/null 2>&1
 echo "| assemble 2-platform index (2 x 50 MiB), push | $(secs "$t0" "$(now)")s | | |"
