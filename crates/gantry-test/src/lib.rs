@@ -4,13 +4,13 @@
 
 mod context;
 pub mod docker; // the runner's `docker run` replayed against the locally built image (container contract)
-pub mod kube; // fake Kubernetes API server (kustomize-deploy)
-mod net;
-pub mod slack; // fake Slack Web API + incoming webhook (notify-slack)
+pub mod faultproxy; // fault-injecting HTTP proxy in front of a registry (build-image retries)
 pub mod github; // fake GitHub repository API: repos, commits, paginated tags (tag-metadata)
 pub mod github_deployments; // fake GitHub deployments API (notify-slack)
-pub mod faultproxy; // fault-injecting HTTP proxy in front of a registry (build-image retries)
+pub mod kube; // fake Kubernetes API server (kustomize-deploy)
+mod net;
 pub mod registry; // docker-registry on loopback: plain, Basic+TLS, token auth (build-image)
+pub mod slack; // fake Slack Web API + incoming webhook (notify-slack)
 pub mod sshd; // real sshd hosts on 127.0.0.N + a delay proxy (ssh-release)
 
 pub use context::{RunResult, TestContext, gantry_bin, insta_filters};

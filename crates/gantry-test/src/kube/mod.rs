@@ -3,7 +3,7 @@
 //! `batch/v1` Jobs, `v1` Namespaces/Services/ConfigMaps/Secrets/Pods/Events and pod logs,
 //! list/watch with resourceVersions, server-side apply with field managers, conflicts, force and
 //! `dryRun`, merge/strategic/JSON patches (what `kubectl rollout undo` sends), and a scripted
-//! controller ([`controller`]) that advances workload status and fails rollouts by image tag
+//! controller (`controller`) that advances workload status and fails rollouts by image tag
 //! (`crashloop`, `imagepullbackoff`, `deadline`).
 //!
 //! Test-only: plain HTTP, optional bearer-token check, no RBAC, no OpenAPI, no admission. It
