@@ -290,13 +290,18 @@ impl SshHost {
     /// dropping).
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
+            // Session processes (`sshd: user@notty`) outlive the listener: kill this listener's
+            // whole process tree, and only it — other tests run sshd for the same user at the
+            // same time, so a `pkill -u <user>` would cut their connections too.
+            let tree = descendants(c.id());
             let _ = c.kill();
+            for pid in tree {
+                let _ = Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .status();
+            }
             let _ = c.wait();
         }
-        // Session processes (`sshd: user@notty`) outlive the listener; kill them too.
-        let _ = Command::new("pkill")
-            .args(["-KILL", "-u", &self.user, "-f", "sshd: "])
-            .status();
     }
 
     /// Starts sshd again on the same address, port and keys.
@@ -440,4 +445,23 @@ impl Drop for DelayProxy {
     fn drop(&mut self) {
         self.stop.stop();
     }
+}
+
+/// Every descendant of `pid` (children first listed before theirs), read with `pgrep -P`.
+fn descendants(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    let mut queue = vec![pid];
+    while let Some(p) = queue.pop() {
+        let Ok(o) = Command::new("pgrep").args(["-P", &p.to_string()]).output() else {
+            continue;
+        };
+        for child in String::from_utf8_lossy(&o.stdout)
+            .split_whitespace()
+            .filter_map(|c| c.parse::<u32>().ok())
+        {
+            out.push(child);
+            queue.push(child);
+        }
+    }
+    out
 }
