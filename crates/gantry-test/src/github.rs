@@ -46,16 +46,14 @@ fn lock(s: &Shared) -> std::sync::MutexGuard<'_, Inner> {
 
 /// The running fake; stops on drop.
 pub struct FakeRepoApi {
-    port: u16,
+    server: crate::serve::LoopbackServer,
     state: Shared,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for FakeRepoApi {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FakeRepoApi")
-            .field("port", &self.port)
+            .field("port", &self.server.port())
             .finish()
     }
 }
@@ -88,42 +86,26 @@ impl FakeRepoApi {
             prefix: prefix.trim_end_matches('/').to_string(),
             ..Inner::default()
         }));
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
-        listener.set_nonblocking(true).expect("nonblocking");
-        let port = listener.local_addr().expect("addr").port();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let st = state.clone();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-                let app = Router::new().fallback(handle).with_state(st);
-                let _ = axum::serve(listener, app)
-                    .with_graceful_shutdown(async {
-                        let _ = rx.await;
-                    })
-                    .await;
-            });
-        });
+        let app = Router::new().fallback(handle).with_state(st);
         Self {
-            port,
+            server: crate::serve::LoopbackServer::start(app),
             state,
-            stop: Some(tx),
-            thread: Some(thread),
         }
     }
 
     /// `GITHUB_API_URL` for the binary (with the prefix).
     pub fn api_url(&self) -> String {
-        format!("http://127.0.0.1:{}{}", self.port, lock(&self.state).prefix)
+        format!(
+            "http://127.0.0.1:{}{}",
+            self.server.port(),
+            lock(&self.state).prefix
+        )
     }
 
     /// The port.
     pub fn port(&self) -> u16 {
-        self.port
+        self.server.port()
     }
 
     /// Serves `repo` for `owner/name`.
@@ -166,17 +148,6 @@ impl FakeRepoApi {
     /// Recorded requests, in order.
     pub fn requests(&self) -> Vec<Request> {
         lock(&self.state).requests.clone()
-    }
-}
-
-impl Drop for FakeRepoApi {
-    fn drop(&mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
 

@@ -55,16 +55,14 @@ fn lock(s: &Shared) -> std::sync::MutexGuard<'_, Inner> {
 
 /// The running fake.
 pub struct FakeGitHub {
-    port: u16,
+    server: crate::serve::LoopbackServer,
     state: Shared,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for FakeGitHub {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FakeGitHub")
-            .field("port", &self.port)
+            .field("port", &self.server.port())
             .finish()
     }
 }
@@ -76,43 +74,23 @@ impl FakeGitHub {
             next_id: 1000,
             ..Inner::default()
         }));
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
-        listener.set_nonblocking(true).expect("nonblocking");
-        let port = listener.local_addr().expect("addr").port();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let st = state.clone();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-                let app = Router::new()
-                    .route("/repos/{owner}/{repo}/deployments", get(list).post(create))
-                    .route(
-                        "/repos/{owner}/{repo}/deployments/{id}/statuses",
-                        get(list_statuses).post(create_status),
-                    )
-                    .with_state(st);
-                let _ = axum::serve(listener, app)
-                    .with_graceful_shutdown(async {
-                        let _ = rx.await;
-                    })
-                    .await;
-            });
-        });
+        let app = Router::new()
+            .route("/repos/{owner}/{repo}/deployments", get(list).post(create))
+            .route(
+                "/repos/{owner}/{repo}/deployments/{id}/statuses",
+                get(list_statuses).post(create_status),
+            )
+            .with_state(st);
         Self {
-            port,
+            server: crate::serve::LoopbackServer::start(app),
             state,
-            stop: Some(tx),
-            thread: Some(thread),
         }
     }
 
     /// `GITHUB_API_URL` for the binary.
     pub fn api_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        format!("http://127.0.0.1:{}", self.server.port())
     }
 
     /// Stored deployments.
@@ -140,17 +118,6 @@ impl FakeGitHub {
             statuses: vec![(state.into(), None, None)],
         });
         id
-    }
-}
-
-impl Drop for FakeGitHub {
-    fn drop(&mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
 

@@ -10,6 +10,7 @@ pub mod github_deployments; // fake GitHub deployments API (notify-slack)
 pub mod kube; // fake Kubernetes API server (kustomize-deploy)
 mod net;
 pub mod registry; // docker-registry on loopback: plain, Basic+TLS, token auth (build-image)
+pub mod serve; // an axum router on a loopback port, stopped on drop (shared by the fake APIs)
 pub mod slack; // fake Slack Web API + incoming webhook (notify-slack)
 pub mod sshd; // real sshd hosts on 127.0.0.N + a delay proxy (ssh-release)
 
