@@ -1013,7 +1013,7 @@ fn bench_ssh_release_vs_per_command_ssh() {
         let res = c.run("ssh-release");
         let ours = t.elapsed();
         res.assert_success();
-        if n == 1 {
+        if n == 1 || std::env::var("GANTRY_BENCH_VERBOSE").is_ok() {
             eprintln!("{}", res.stderr);
         }
         let ours_hs: usize = lab.hosts[..n]
@@ -1045,7 +1045,12 @@ fn bench_ssh_release_vs_per_command_ssh() {
             let _ = port;
         };
         let t = Instant::now();
+        // GANTRY_BENCH_SKIP_LOOP=1: profile gantry alone (e.g. under `perf record -a`)
+        let skip_loop = std::env::var("GANTRY_BENCH_SKIP_LOOP").is_ok();
         for (h, p) in lab.hosts[..n].iter().zip(&proxies) {
+            if skip_loop {
+                break;
+            }
             let port = p.addr.port();
             let dest = format!("{}@{}", h.user, h.ip);
             let base = format!("{}/loop", lab.rel);
@@ -1302,4 +1307,54 @@ fn keep_releases_counts_only_complete_releases() {
     })
     .assert_success();
     assert_eq!(lab.current(0).as_deref(), Some("k2"));
+}
+
+/// Cleanup never removes a release a running process still uses (its working directory is
+/// inside it), and removes it on the first deploy after that process is gone.
+#[test]
+fn keep_releases_spares_a_release_still_in_use() {
+    let Some(lab) = Lab::new(1) else { return };
+    let art = lab.artifact("1.0.0", false);
+    let deploy = |id: &str| {
+        run_with(&lab, |c| {
+            c.input("artifact", art.to_str().unwrap())
+                .input("release-id", id)
+                .input("keep-releases", "1")
+                .input("restart-command", "true")
+                .input("health-check", "true");
+        })
+    };
+    deploy("u1").assert_success();
+    deploy("u2").assert_success();
+    let base = lab.base(0);
+    let pidfile = base.join("inuse.pid");
+    let host = &lab.hosts[0];
+    // a long-running process of the deploy user working in releases/u1
+    let out = host.sh(&format!(
+        "cd {}/releases/u1 && setsid sh -c 'echo $$ > {}; exec sleep 300' </dev/null >/dev/null 2>&1 &",
+        base.display(),
+        pidfile.display()
+    ));
+    assert!(out.status.success(), "{out:?}");
+    let t = Instant::now();
+    while !pidfile.exists() && t.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    let pid = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .to_string();
+    deploy("u3").assert_success();
+    let kept = |n: &str| base.join("releases").join(n).exists();
+    // u3 current, u2 previous, u1 in use: all kept although keep-releases is 1
+    assert!(kept("u1") && kept("u2") && kept("u3"));
+    let _ = std::process::Command::new("kill").arg(&pid).status();
+    std::thread::sleep(Duration::from_millis(200));
+    deploy("u4").assert_success();
+    assert!(
+        !kept("u1"),
+        "u1 is no longer in use and beyond keep-releases"
+    );
+    assert!(!kept("u2") && kept("u3") && kept("u4"));
 }

@@ -45,7 +45,8 @@ pub(crate) fn prologue(ctx: &Ctx, stage: &str) -> String {
     // sshd runs a command without a PTY in a new session, so the process group of this shell is
     // the whole stage; remember it so a timeout/cancel can kill it (dropping the channel does not).
     s.push_str(
-        "PG=$(cut -d' ' -f5 /proc/$$/stat 2>/dev/null || echo $$)\n{ echo \"$PG\" > \"$PIDF\"; } 2>/dev/null || true\ntrap 'st=$?; rm -f \"$PIDF\" 2>/dev/null; exit $st' EXIT\n",
+        // `read` is a builtin: no fork per stage (field 5 of /proc/<pid>/stat is the group).
+        "PG=$$\n{ read -r _ _ _ _ PG _ < /proc/$$/stat; } 2>/dev/null || PG=$$\n{ echo \"$PG\" > \"$PIDF\"; } 2>/dev/null || true\ntrap 'st=$?; rm -f \"$PIDF\" 2>/dev/null; exit $st' EXIT\n",
     );
     s.push_str("fail() { echo \"$*\" >&2; exit 1; }\nfact() { echo \"GANTRY $1=$2\"; }\n");
     s
@@ -54,7 +55,7 @@ pub(crate) fn prologue(ctx: &Ctx, stage: &str) -> String {
 /// The pid file of a stage (in `/tmp`, which exists before the deploy path does).
 pub(crate) fn pid_file(ctx: &Ctx, stage: &str) -> String {
     format!(
-        "/tmp/gantry-{}-{}-{}-$(id -u).pid",
+        "/tmp/gantry-{}-{}-{}-${{LOGNAME:-$(id -u)}}.pid",
         ctx.token, ctx.slot, stage
     )
 }
@@ -205,7 +206,12 @@ mkdir -p "$P"
 FIFO="$G/upload-$TOKEN.fifo"
 rm -f "$FIFO" "$FIFO.sum"
 mkfifo "$FIFO"
-sha256sum < "$FIFO" > "$FIFO.sum" &
+# openssl uses the CPU's SHA extensions (~4x coreutils' sha256sum); both print the hex first.
+if command -v openssl >/dev/null 2>&1; then
+  openssl dgst -sha256 -r < "$FIFO" > "$FIFO.sum" &
+else
+  sha256sum < "$FIFO" > "$FIFO.sum" &
+fi
 hp=$!
 set +e
 tee "$FIFO" | { tar -x${Z}f - -C "$P"; st=$?; cat > /dev/null; exit $st; }
@@ -539,7 +545,7 @@ pub(crate) fn cleanup(ctx: &Ctx, keep: u32, this_release: &str) -> String {
 RD=$(pwd -P)
 cur=""; [ -L current ] && cur=$(basename "$(readlink current)")
 prev=""; [ -f "$G/previous" ] && prev=$(cat "$G/previous")
-inuse=$(for p in /proc/[0-9]*; do readlink "$p/cwd" 2>/dev/null || true; done | sed -n "s#^$RD/releases/\([^/]*\).*#\1#p" | sort -u | tr '\n' ' ')
+inuse=$(ls -l /proc/[0-9]*/cwd 2>/dev/null | sed -n "s#.* -> $RD/releases/\([^/]*\).*#\1#p" | sort -u | tr '\n' ' ' || true)
 keep=" $cur $prev $THIS $inuse "
 for r in $(for d in releases/*/; do [ -f "$d.complete" ] && echo "$(head -n1 "$d.complete" | cut -d' ' -f1) $(basename "$d")"; done | sort -rn | head -n "$KEEP" | cut -d' ' -f2); do
   keep="$keep$r "

@@ -334,27 +334,16 @@ impl Drop for SshHost {
 }
 
 /// A TCP proxy adding `one_way` delay in each direction without limiting bandwidth.
+///
+/// Plain threads and blocking sockets (two per direction: a reader stamping each chunk with its
+/// due time, a writer sending it then): the cost is the kernel's copies, not an async runtime in
+/// an unoptimised test build, so the proxy stands in for a network without eating the CPU the
+/// benchmark measures.
 #[derive(Debug)]
 pub struct DelayProxy {
     /// Where clients connect.
     pub addr: SocketAddr,
-    stop: tokio_util_like::Stop,
-}
-
-mod tokio_util_like {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicBool, Ordering};
-
-    #[derive(Debug, Clone, Default)]
-    pub(crate) struct Stop(Arc<AtomicBool>);
-    impl Stop {
-        pub(crate) fn stop(&self) {
-            self.0.store(true, Ordering::SeqCst);
-        }
-        pub(crate) fn stopped(&self) -> bool {
-            self.0.load(Ordering::SeqCst)
-        }
-    }
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl DelayProxy {
@@ -364,63 +353,46 @@ impl DelayProxy {
         target: SocketAddr,
         one_way: Duration,
     ) -> std::io::Result<Self> {
-        let std_listener = TcpListener::bind(SocketAddr::new(listen_ip, 0))?;
-        std_listener.set_nonblocking(true)?;
-        let addr = std_listener.local_addr()?;
-        let stop = tokio_util_like::Stop::default();
+        use std::sync::atomic::Ordering;
+        let listener = TcpListener::bind(SocketAddr::new(listen_ip, 0))?;
+        let addr = listener.local_addr()?;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let stop2 = stop.clone();
         std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            rt.block_on(async move {
-                let Ok(listener) = tokio::net::TcpListener::from_std(std_listener) else {
+            for inbound in listener.incoming() {
+                if stop2.load(Ordering::SeqCst) {
                     return;
-                };
-                loop {
-                    if stop2.stopped() {
-                        return;
-                    }
-                    let accepted =
-                        tokio::time::timeout(Duration::from_millis(200), listener.accept()).await;
-                    let Ok(Ok((inbound, _))) = accepted else {
-                        continue;
-                    };
-                    tokio::spawn(async move {
-                        let Ok(outbound) = tokio::net::TcpStream::connect(target).await else {
-                            return;
-                        };
-                        let _ = inbound.set_nodelay(true);
-                        let _ = outbound.set_nodelay(true);
-                        let (ir, iw) = inbound.into_split();
-                        let (or, ow) = outbound.into_split();
-                        tokio::join!(pipe(ir, ow, one_way), pipe(or, iw, one_way));
-                    });
                 }
-            });
+                let Ok(inbound) = inbound else { continue };
+                let Ok(outbound) = std::net::TcpStream::connect(target) else {
+                    continue;
+                };
+                let _ = inbound.set_nodelay(true);
+                let _ = outbound.set_nodelay(true);
+                for (from, to) in [(&inbound, &outbound), (&outbound, &inbound)] {
+                    if let (Ok(r), Ok(w)) = (from.try_clone(), to.try_clone()) {
+                        delayed_pipe(r, w, one_way);
+                    }
+                }
+            }
         });
         Ok(Self { addr, stop })
     }
 }
 
-async fn pipe(
-    mut r: tokio::net::tcp::OwnedReadHalf,
-    mut w: tokio::net::tcp::OwnedWriteHalf,
-    delay: Duration,
-) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(tokio::time::Instant, Vec<u8>)>();
-    let reader = async move {
-        let mut buf = vec![0u8; 64 * 1024];
+/// Copies `r` to `w`, each chunk sent `delay` after it was read; EOF is passed on as a
+/// half-close once everything before it was sent.
+fn delayed_pipe(mut r: std::net::TcpStream, mut w: std::net::TcpStream, delay: Duration) {
+    use std::io::{Read, Write};
+    let (tx, rx) = std::sync::mpsc::channel::<(std::time::Instant, Vec<u8>)>();
+    std::thread::spawn(move || {
+        let mut buf = vec![0u8; 256 * 1024];
         loop {
-            match r.read(&mut buf).await {
+            match r.read(&mut buf) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
                     if tx
-                        .send((tokio::time::Instant::now() + delay, buf[..n].to_vec()))
+                        .send((std::time::Instant::now() + delay, buf[..n].to_vec()))
                         .is_err()
                     {
                         break;
@@ -428,22 +400,26 @@ async fn pipe(
                 }
             }
         }
-    };
-    let writer = async move {
-        while let Some((at, data)) = rx.recv().await {
-            tokio::time::sleep_until(at).await;
-            if w.write_all(&data).await.is_err() {
+    });
+    std::thread::spawn(move || {
+        while let Ok((at, data)) = rx.recv() {
+            let now = std::time::Instant::now();
+            if at > now {
+                std::thread::sleep(at - now);
+            }
+            if w.write_all(&data).is_err() {
                 break;
             }
         }
-        let _ = w.shutdown().await;
-    };
-    tokio::join!(reader, writer);
+        let _ = w.shutdown(std::net::Shutdown::Write);
+    });
 }
 
 impl Drop for DelayProxy {
     fn drop(&mut self) {
-        self.stop.stop();
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        // wake the accept loop so its thread ends
+        let _ = std::net::TcpStream::connect(self.addr);
     }
 }
 
