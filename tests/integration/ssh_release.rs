@@ -1331,7 +1331,7 @@ fn keep_releases_spares_a_release_still_in_use() {
     let host = &lab.hosts[0];
     // a long-running process of the deploy user working in releases/u1
     let out = host.sh(&format!(
-        "cd {}/releases/u1 && setsid sh -c 'echo $$ > {}; exec sleep 300' </dev/null >/dev/null 2>&1 &",
+        "cd {}/releases/u1 && setsid sh -c 'echo $$ > {}; exec sleep 297' </dev/null >/dev/null 2>&1 &",
         base.display(),
         pidfile.display()
     ));
@@ -1345,11 +1345,19 @@ fn keep_releases_spares_a_release_still_in_use() {
         .unwrap()
         .trim()
         .to_string();
+    // kill it even when an assertion below fails (the deploy user is shared by other tests)
+    struct KillOnDrop(String);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("kill").arg(&self.0).status();
+        }
+    }
+    let guard = KillOnDrop(pid);
     deploy("u3").assert_success();
     let kept = |n: &str| base.join("releases").join(n).exists();
     // u3 current, u2 previous, u1 in use: all kept although keep-releases is 1
     assert!(kept("u1") && kept("u2") && kept("u3"));
-    let _ = std::process::Command::new("kill").arg(&pid).status();
+    drop(guard);
     std::thread::sleep(Duration::from_millis(200));
     deploy("u4").assert_success();
     assert!(

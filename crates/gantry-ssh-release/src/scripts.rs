@@ -1,8 +1,8 @@
 //! Remote shell scripts, one per stage, as plain strings.
 //!
 //! Each stage of a release is one POSIX `sh` script sent over the host's one multiplexed SSH
-//! connection (on stdin for `sh -s`, or as the `sh -c` argument when stdin carries a payload such
-//! as the artifact or the `.env` secret). Scripts report facts as `GANTRY key=value` lines on
+//! connection as the `sh -c` argument of the exec request (stdin carries only payloads: the
+//! artifact or the `.env` secret). Scripts report facts as `GANTRY key=value` lines on
 //! stdout and fail with a message on stderr. This module only builds text: it never connects, and
 //! no secret is ever part of a script (secrets travel on stdin only).
 //!
@@ -563,6 +563,8 @@ for d in releases/*/; do
   case "$keep" in *" $n "*) continue ;; esac
   rm -rf "releases/$n"; fact removed "$n"
 done
+# pid files of stages whose shell was killed before its EXIT trap ran (a dropped connection)
+find /tmp -maxdepth 1 -name 'gantry-*.pid' -user "$(id -u)" -mmin +1440 -exec rm -f {} + 2>/dev/null || true
 if [ -d shared/venvs ]; then
   used=" $(for l in releases/*/.venv; do [ -L "$l" ] && basename "$(readlink "$l")"; done | tr '\n' ' ') "
   for v in shared/venvs/*/; do

@@ -4,7 +4,8 @@
 //!
 //! Secrets: the key (and its decrypted copy) live in a 0700 temp dir removed on drop; the
 //! passphrase reaches `ssh-keygen` only through `SSH_ASKPASS` and the environment, never argv.
-//! Scripts go on stdin (`sh -s`) unless stdin carries a payload; no secret is ever in a script.
+//! Scripts go in the exec request (`sh -c`); stdin carries only payloads (the artifact, the
+//! `.env` secret); no secret is ever in a script.
 //!
 //! See: reference/ssh-release.md §4 (dropping an `openssh` command future does not stop the
 //! remote process; `-J` does not pass `-i` to the hop; BatchMode needs unencrypted keys).
@@ -425,8 +426,8 @@ pub(crate) struct Conn {
 }
 
 impl Conn {
-    /// Runs one stage script. With a payload the script is the `sh -c` argument and the payload
-    /// goes on stdin; otherwise the script goes on stdin (`sh -s`). On timeout or cancel the
+    /// Runs one stage script as the `sh -c` argument; a payload (artifact file, `.env` secret)
+    /// goes on stdin, otherwise stdin is empty. On timeout or cancel the
     /// stage's remote process group is killed before returning.
     pub(crate) async fn stage(
         &self,
@@ -443,12 +444,14 @@ impl Conn {
             stage: stage.to_string(),
             detail,
         };
-        let mut cmd = match payload {
-            Some(_) => self
-                .session
-                .raw_command(format!("sh -c {}", scripts::q(script))),
-            None => self.session.raw_command("sh -s"),
-        };
+        // The script travels in the exec request itself (`sh -c`), never as stdin data sent
+        // after it: ssh does not set TCP_NODELAY for non-interactive sessions, so a small stdin
+        // write right behind the exec request waits for its ACK (Nagle), one more round trip
+        // per stage. Scripts hold no secret (secrets go on stdin), and stay far below the
+        // kernel's 128 KiB limit for one argument.
+        let mut cmd = self
+            .session
+            .raw_command(format!("sh -c {}", scripts::q(script)));
         // A file payload is handed to the ssh master as its stdin descriptor (native mux passes
         // the fd): the master reads the artifact itself, with no copy through this process.
         let stdin = match &payload {
@@ -456,7 +459,8 @@ impl Conn {
                 std::fs::File::open(p)
                     .map_err(|e| lost(format!("opening {}: {e}", p.display())))?,
             ),
-            _ => Stdio::piped(),
+            Some(Payload::Secret(_)) => Stdio::piped(),
+            None => Stdio::null(),
         };
         cmd.stdin(stdin)
             .stdout(Stdio::piped())
@@ -471,10 +475,8 @@ impl Conn {
                     return Ok::<(), std::io::Error>(());
                 };
                 let res = async {
-                    match &payload {
-                        None => w.write_all(script.as_bytes()).await?,
-                        Some(Payload::Secret(s)) => w.write_all(s.expose().as_bytes()).await?,
-                        Some(Payload::File(_)) => {}
+                    if let Some(Payload::Secret(s)) = &payload {
+                        w.write_all(s.expose().as_bytes()).await?;
                     }
                     w.flush().await?;
                     w.shutdown().await
@@ -548,15 +550,13 @@ impl Conn {
     pub(crate) async fn kill(&self, stage: &str) {
         let script = scripts::kill(&self.ctx, stage);
         let fut = async {
-            let mut c = self.session.raw_command("sh -s");
-            c.stdin(Stdio::piped())
+            let mut c = self
+                .session
+                .raw_command(format!("sh -c {}", scripts::q(&script)));
+            c.stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null());
-            if let Ok(mut child) = c.spawn().await {
-                if let Some(mut w) = child.stdin().take() {
-                    let _ = w.write_all(script.as_bytes()).await;
-                    let _ = w.shutdown().await;
-                }
+            if let Ok(child) = c.spawn().await {
                 let _ = child.wait().await;
             }
         };
