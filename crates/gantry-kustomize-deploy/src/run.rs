@@ -610,6 +610,24 @@ async fn restore_before(
     result
 }
 
+/// The `health-check-url` probe (when set) run in the namespace of `obj`; `Some(reason)` when it
+/// fails.
+async fn url_health_check(step: &Step, cl: &Cluster, cfg: &Config, obj: &Obj) -> Option<String> {
+    let url = cfg.health_check_url.as_ref()?;
+    let ns = obj.namespace.clone().unwrap_or_default();
+    strategy::health_check(
+        &cl.client,
+        &ns,
+        url,
+        &cfg.health_check_image,
+        &cfg.field_manager,
+        cfg.timeout,
+        &step.cancel,
+    )
+    .await
+    .err()
+}
+
 async fn diagnostics(step: &mut Step, cl: &Cluster, outcome: &rollout::WaitOutcome) {
     let mut targets: Vec<Workload> = outcome.failed.iter().map(|(w, _)| w.clone()).collect();
     if targets.is_empty() {
@@ -1132,23 +1150,8 @@ async fn blue_green(
     apply_rows(cl, &phase1, &cfg.field_manager, &mut rows).await?;
     let outcome = wait_for(step, cl, &workloads(&colored), cfg.timeout, "wait").await?;
     let mut failure = outcome_failure(&outcome, cfg.timeout);
-    if failure.is_none()
-        && let Some(url) = &cfg.health_check_url
-    {
-        let ns = colored[0].namespace.clone().unwrap_or_default();
-        if let Err(e) = strategy::health_check(
-            &cl.client,
-            &ns,
-            url,
-            &cfg.health_check_image,
-            &cfg.field_manager,
-            cfg.timeout,
-            &step.cancel,
-        )
-        .await
-        {
-            failure = Some(e);
-        }
+    if failure.is_none() {
+        failure = url_health_check(step, cl, cfg, &colored[0]).await;
     }
     if let Some(summary) = failure {
         step.console.error("rollout failed", &summary);
@@ -1377,23 +1380,8 @@ async fn canary(
         }
         step.timings.record("canary analysis", start.elapsed());
     }
-    if failure.is_none()
-        && let Some(url) = &cfg.health_check_url
-    {
-        let ns = canaries[0].namespace.clone().unwrap_or_default();
-        if let Err(e) = strategy::health_check(
-            &cl.client,
-            &ns,
-            url,
-            &cfg.health_check_image,
-            &cfg.field_manager,
-            cfg.timeout,
-            &step.cancel,
-        )
-        .await
-        {
-            failure = Some(e);
-        }
+    if failure.is_none() {
+        failure = url_health_check(step, cl, cfg, &canaries[0]).await;
     }
     if let Some(summary) = failure {
         step.console.error("canary rejected", &summary);
