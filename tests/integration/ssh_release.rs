@@ -18,8 +18,8 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use gantry_test::TestContext;
 use gantry_test::sshd::{ClientKey, SshHost, sshd_available};
+use gantry_test::{RunResult, TestContext};
 
 fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ssh-release")
@@ -1365,4 +1365,187 @@ fn keep_releases_spares_a_release_still_in_use() {
         "u1 is no longer in use and beyond keep-releases"
     );
     assert!(!kept("u2") && kept("u3") && kept("u4"));
+}
+
+/// A small directory artifact (no venv) for the multi-host and switch tests.
+fn plain_artifact(lab: &Lab, version: &str) -> PathBuf {
+    let d = lab.tmp.path().join(format!("plain-{version}-{}", unique()));
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(d.join("VERSION"), format!("{version}\n")).unwrap();
+    d
+}
+
+/// Like `run_with`, with a no-op restart and a health check that fails on hosts holding a
+/// `shared/fail-health` marker.
+fn run_plain(lab: &Lab, art: &Path, id: &str, f: impl FnOnce(&mut TestContext)) -> RunResult {
+    run_with(lab, |c| {
+        c.input("artifact", art.to_str().unwrap())
+            .input("release-id", id)
+            .input("restart-command", "true")
+            .input(
+                "health-check",
+                "test ! -e \"$DEPLOY_PATH/shared/fail-health\"",
+            )
+            .input("health-timeout", "1s");
+        f(c);
+    })
+}
+
+/// A host whose `mv` has no `-T` (old BusyBox, the BSDs): the switch still renames the temp
+/// link over `current` (never moves it into the directory `current` points to).
+#[test]
+fn switch_is_a_rename_when_mv_lacks_dash_t() {
+    let Some(mut lab) = Lab::new(1) else { return };
+    let bin = lab.hosts[0].path(&format!("{}/bin", lab.rel));
+    std::fs::create_dir_all(&bin).unwrap();
+    let log = bin.join("mv.log");
+    std::fs::write(
+        bin.join("mv"),
+        format!(
+            "#!/bin/sh\necho \"mv $*\" >> {}\nfor a in \"$@\"; do case \"$a\" in -T|-h) echo \"mv: invalid option -- '${{a#-}}'\" >&2; exit 1 ;; esac; done\nexec /bin/mv \"$@\"\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(bin.join("mv"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let _ = std::process::Command::new("chown")
+        .args(["-R", &format!("{0}:{0}", lab.hosts[0].user)])
+        .arg(lab.hosts[0].path(&lab.rel))
+        .status();
+    lab.hosts[0]
+        .add_config(&format!(
+            "SetEnv PATH={}:/usr/local/bin:/usr/bin:/bin",
+            bin.display()
+        ))
+        .expect("restart sshd");
+    for id in ["m1", "m2"] {
+        let art = plain_artifact(&lab, id);
+        run_plain(&lab, &art, id, |_| {}).assert_success();
+        let cur = lab.base(0).join("current");
+        assert!(
+            std::fs::symlink_metadata(&cur)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(lab.current(0).as_deref(), Some(id));
+    }
+    // the wrapper was used and refused -T; nothing was moved into a release directory
+    let calls = std::fs::read_to_string(&log).unwrap();
+    assert!(calls.contains("mv -T"), "{calls}");
+    for id in ["m1", "m2"] {
+        let inside: Vec<_> = std::fs::read_dir(lab.base(0).join("releases").join(id))
+            .unwrap()
+            .filter_map(Result::ok)
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(".current"))
+            .collect();
+        assert!(inside.is_empty(), "{inside:?}");
+    }
+    // rollback uses the same switch
+    run_plain(&lab, &plain_artifact(&lab, "x"), "unused", |c| {
+        c.input("rollback", "true");
+    })
+    .assert_success();
+    assert_eq!(lab.current(0).as_deref(), Some("m1"));
+}
+
+/// A host reached through a bastion (`jump-hosts`): the key and the pinned host keys reach the
+/// hop through the generated ssh config; one handshake on each; an unpinned bastion is refused.
+#[test]
+fn jump_host_reaches_the_target_with_pinned_keys_for_both_hops() {
+    let Some(lab) = Lab::new(2) else { return };
+    let (bastion, target) = (&lab.hosts[0], &lab.hosts[1]);
+    let art = plain_artifact(&lab, "j1");
+    let before = (bastion.handshakes(), target.handshakes());
+    let res = run_plain(&lab, &art, "j1", |c| {
+        c.input("hosts", &target.target())
+            .input("jump-hosts", &bastion.target());
+    });
+    res.assert_success();
+    assert_eq!(lab.current(1).as_deref(), Some("j1"));
+    assert!(
+        lab.current(0).is_none(),
+        "nothing is deployed on the bastion"
+    );
+    assert_eq!(bastion.handshakes() - before.0, 1, "{}", bastion.log());
+    assert_eq!(target.handshakes() - before.1, 1);
+    // the bastion's key is not pinned: refused before anything changes on the target
+    let res = run_plain(&lab, &art, "j2", |c| {
+        c.input("hosts", &target.target())
+            .input("jump-hosts", &bastion.target())
+            .input("known-hosts", &(target.known_hosts_line() + "\n"));
+    });
+    res.assert_exit(1);
+    assert!(
+        res.stdout.contains("host key") || res.stdout.contains("Host key"),
+        "{}",
+        res.stdout
+    );
+    assert_eq!(lab.current(1).as_deref(), Some("j1"));
+    assert!(!lab.base(1).join("releases/j2").exists());
+}
+
+/// `hosts-file` as YAML with per-host overrides (user, port, deploy-path) next to plain
+/// entries; an unknown key is an input error naming it.
+#[test]
+fn hosts_file_yaml_with_per_host_overrides() {
+    let Some(lab) = Lab::new(3) else { return };
+    let art = plain_artifact(&lab, "h1");
+    let other = format!("{}/elsewhere", lab.rel);
+    for h in &lab.hosts {
+        let out = h.sh(&format!(
+            "mkdir -p ~/{other}/shared ~/{}/shared",
+            lab.deploy_path
+        ));
+        assert!(out.status.success());
+    }
+    let h = &lab.hosts;
+    let yaml = format!(
+        "hosts:\n  - {}\n  - host: {}\n    user: {}\n    port: {}\n    deploy-path: {other}\n  - host: \"{}:{}\"\n    user: {}\n",
+        h[0].target(),
+        h[1].ip,
+        h[1].user,
+        h[1].port,
+        h[2].ip,
+        h[2].port,
+        h[2].user
+    );
+    let file = lab.tmp.path().join("hosts.yml");
+    std::fs::write(&file, &yaml).unwrap();
+    let res = run_plain(&lab, &art, "h1", |c| {
+        c.input("hosts", "")
+            .input("hosts-file", file.to_str().unwrap());
+    });
+    res.assert_success();
+    assert_eq!(lab.current(0).as_deref(), Some("h1"));
+    assert!(lab.current(1).is_none(), "host 2 deploys to its own path");
+    assert!(
+        h[1].path(&other).join("releases/h1/.complete").exists(),
+        "{yaml}"
+    );
+    assert_eq!(lab.current(2).as_deref(), Some("h1"));
+    let succeeded = res
+        .outputs
+        .get("hosts-succeeded")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        succeeded
+            .split([',', '\n'])
+            .filter(|s| !s.trim().is_empty())
+            .count(),
+        3,
+        "{succeeded}"
+    );
+    // a typo in a key is refused, naming the key; nothing is deployed
+    std::fs::write(&file, format!("- host: {}\n  deploy_paht: x\n", h[0].ip)).unwrap();
+    let res = run_plain(&lab, &art, "h2", |c| {
+        c.input("hosts", "")
+            .input("hosts-file", file.to_str().unwrap());
+    });
+    res.assert_exit(1);
+    assert!(res.stdout.contains("deploy_paht"), "{}", res.stdout);
+    assert!(!lab.base(0).join("releases/h2").exists());
 }

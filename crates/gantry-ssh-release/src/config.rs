@@ -321,6 +321,49 @@ enum HostsFile {
     Wrapped { hosts: Vec<FileHost> },
 }
 
+/// Refuses keys a hosts-file entry does not know (a typo such as `deploy_paht` would otherwise
+/// deploy to the default path without a word).
+fn unknown_host_keys(text: &str) -> Result<(), String> {
+    const KNOWN: &[&str] = &["host", "user", "port", "deploy-path", "deploy_path"];
+    let Ok(doc) = serde_yaml::from_str::<serde_yaml::Value>(text) else {
+        return Ok(()); // the typed parse reports the syntax error
+    };
+    let list = match &doc {
+        serde_yaml::Value::Mapping(m) => match m.get("hosts") {
+            Some(serde_yaml::Value::Sequence(l)) => l.clone(),
+            _ => {
+                let keys: Vec<String> = m
+                    .keys()
+                    .filter_map(|k| k.as_str().map(str::to_string))
+                    .filter(|k| k != "hosts")
+                    .collect();
+                if !keys.is_empty() {
+                    return Err(format!(
+                        "unknown key(s) {} at the top level (expected a list of hosts or `hosts:`)",
+                        keys.join(", ")
+                    ));
+                }
+                return Ok(());
+            }
+        },
+        serde_yaml::Value::Sequence(l) => l.clone(),
+        _ => return Ok(()),
+    };
+    for entry in &list {
+        if let serde_yaml::Value::Mapping(m) = entry {
+            for k in m.keys() {
+                let k = k.as_str().unwrap_or("?");
+                if !KNOWN.contains(&k) {
+                    return Err(format!(
+                        "unknown key `{k}` in a host entry (known: host, user, port, deploy-path)"
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 impl Config {
     /// Reads and validates every input.
     pub fn resolve(step: &Step) -> Result<Self, InputError> {
@@ -367,6 +410,7 @@ impl Config {
                 path: file.clone(),
                 source,
             })?;
+            unknown_host_keys(&text).map_err(|r| InputError::invalid("hosts-file", &file, r))?;
             let parsed: HostsFile = serde_yaml::from_str(&text).map_err(|e| {
                 InputError::invalid(
                     "hosts-file",

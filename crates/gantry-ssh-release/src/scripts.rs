@@ -396,7 +396,20 @@ if [ -L "$D/current" ]; then old=$(basename "$(readlink "$D/current")"); fi
 rm -f "$D"/.current.tmp-*
 T="$D/.current.tmp-$TOKEN"
 ln -s "releases/$ID" "$T"
-mv -T "$T" "$D/current"
+# rename(2) of the temp link over `current`: GNU and BusyBox `mv -T`, BSD/macOS `mv -h`; a plain
+# `mv` would move the link INTO the directory `current` points to, so without either flag the
+# rename is done by python3 or perl, or the switch is refused.
+if mv -T "$T" "$D/current" 2>/dev/null; then :
+elif mv -h "$T" "$D/current" 2>/dev/null && [ ! -e "$T" ]; then :
+elif command -v python3 >/dev/null 2>&1; then
+  python3 -c 'import os, sys; os.rename(sys.argv[1], sys.argv[2])' "$T" "$D/current" || fail "renaming $T to $D/current failed"
+elif command -v perl >/dev/null 2>&1; then
+  perl -e 'rename($ARGV[0], $ARGV[1]) or die "$!\n"' "$T" "$D/current" || fail "renaming $T to $D/current failed"
+else
+  rm -f "$T"
+  fail "cannot switch atomically on this host: its mv has neither -T nor -h, and there is no python3 or perl"
+fi
+[ -L "$D/current" ] || fail "$D/current is not a symlink after the switch"
 if [ -n "$old" ] && [ "$old" != "$ID" ]; then
   printf '%s\n' "$old" > "$G/previous.tmp"
   mv -f "$G/previous.tmp" "$G/previous"

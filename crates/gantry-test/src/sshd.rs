@@ -304,6 +304,16 @@ impl SshHost {
         }
     }
 
+    /// Restarts sshd with `line` added to its config (e.g. `SetEnv PATH=…` to give the deploy
+    /// user's sessions other tools).
+    pub fn add_config(&mut self, line: &str) -> Result<(), String> {
+        let mut text = std::fs::read_to_string(&self.config).map_err(|e| e.to_string())?;
+        text.push_str(line);
+        text.push('\n');
+        std::fs::write(&self.config, text).map_err(|e| e.to_string())?;
+        self.restart()
+    }
+
     /// Starts sshd again on the same address, port and keys.
     pub fn restart(&mut self) -> Result<(), String> {
         self.kill();
