@@ -1549,3 +1549,111 @@ fn hosts_file_yaml_with_per_host_overrides() {
     assert!(res.stdout.contains("deploy_paht"), "{}", res.stdout);
     assert!(!lab.base(0).join("releases/h2").exists());
 }
+
+/// Four hosts switched in batches of one; host 3's health check fails after its switch. The
+/// three `on-failure` policies, read back from every host's `current` and the outputs.
+#[test]
+fn on_failure_policies_after_a_failed_switch() {
+    let Some(lab) = Lab::new(4) else { return };
+    let v1 = plain_artifact(&lab, "v1");
+    let v2 = plain_artifact(&lab, "v2");
+    let marker = lab.base(2).join("shared/fail-health");
+    let label = |i: usize| {
+        let h = &lab.hosts[i];
+        format!("{}@{}:{}", h.user, h.ip, h.port)
+    };
+    let mut round = 0;
+    let mut deploy = |policy: &str| {
+        round += 1;
+        let _ = std::fs::remove_file(&marker);
+        run_plain(&lab, &v1, &format!("a{round}"), |_| {}).assert_success();
+        std::fs::write(&marker, "").unwrap();
+        let res = run_plain(&lab, &v2, &format!("b{round}"), |c| {
+            c.input("batch-size", "1").input("on-failure", policy);
+        });
+        res.assert_exit(1);
+        let currents: Vec<String> = (0..4).map(|i| lab.current(i).unwrap_or_default()).collect();
+        (res, currents, round)
+    };
+
+    // rollback-all (the default): the two hosts already switched go back too; host 4 never moves
+    let (res, cur, r) = deploy("rollback-all");
+    let a = format!("a{r}");
+    assert_eq!(
+        cur,
+        vec![a.clone(), a.clone(), a.clone(), a.clone()],
+        "{}",
+        res.stdout
+    );
+    assert!(res.stdout.contains("Switch batch 1/4"), "{}", res.stdout);
+    assert!(!res.stdout.contains("Switch batch 4/4"), "{}", res.stdout);
+    let failed = res.outputs["hosts-failed"].clone();
+    assert!(failed.contains(&label(2)), "{failed}");
+    assert!(lab.base(0).join(format!("releases/b{r}/.failed")).exists());
+
+    // stop: no further batch; the hosts switched before the failure keep the new release
+    let (res, cur, r) = deploy("stop");
+    let (a, b) = (format!("a{r}"), format!("b{r}"));
+    assert_eq!(
+        cur,
+        vec![b.clone(), b.clone(), a.clone(), a.clone()],
+        "{}",
+        res.stdout
+    );
+    assert!(res.outputs["hosts-failed"].contains(&label(2)));
+    assert!(res.outputs["hosts-succeeded"].contains(&label(0)));
+    assert!(!res.outputs["hosts-succeeded"].contains(&label(3)));
+
+    // continue: every other host is switched; the step still fails naming host 3
+    let (res, cur, r) = deploy("continue");
+    let (a, b) = (format!("a{r}"), format!("b{r}"));
+    assert_eq!(
+        cur,
+        vec![b.clone(), b.clone(), a.clone(), b.clone()],
+        "{}",
+        res.stdout
+    );
+    assert!(res.outputs["hosts-failed"].contains(&label(2)));
+    assert!(res.outputs["hosts-succeeded"].contains(&label(3)));
+    assert!(res.stdout.contains("::error"), "{}", res.stdout);
+}
+
+/// `rollback` twice goes one release further back each time (Capistrano's and Deployer's
+/// behaviour), then refuses clearly; `rollback-to` an incomplete release is refused naming it.
+#[test]
+fn repeated_rollbacks_walk_back_then_refuse() {
+    let Some(lab) = Lab::new(1) else { return };
+    for id in ["r1", "r2", "r3"] {
+        run_plain(&lab, &plain_artifact(&lab, id), id, |_| {}).assert_success();
+    }
+    let art = plain_artifact(&lab, "unused");
+    let rollback = |to: Option<&str>| {
+        run_plain(&lab, &art, "unused", |c| {
+            c.input("rollback", "true");
+            if let Some(t) = to {
+                c.input("rollback-to", t);
+            }
+        })
+    };
+    rollback(None).assert_success();
+    assert_eq!(lab.current(0).as_deref(), Some("r2"));
+    rollback(None).assert_success();
+    assert_eq!(lab.current(0).as_deref(), Some("r1"));
+    let res = rollback(None);
+    res.assert_exit(1);
+    assert!(
+        res.stdout.contains("no complete release to roll back to"),
+        "{}",
+        res.stdout
+    );
+    assert_eq!(lab.current(0).as_deref(), Some("r1"));
+    // forward again to a named complete release
+    rollback(Some("r3")).assert_success();
+    assert_eq!(lab.current(0).as_deref(), Some("r3"));
+    // an incomplete release is never a target
+    std::fs::remove_file(lab.base(0).join("releases/r2/.complete")).unwrap();
+    let res = rollback(Some("r2"));
+    res.assert_exit(1);
+    assert!(res.stdout.contains("r2"), "{}", res.stdout);
+    assert_eq!(lab.current(0).as_deref(), Some("r3"));
+}
