@@ -949,3 +949,88 @@ fn build_with_the_classic_builder_pushes_with_our_client() {
         r2.output("report").unwrap_or("")
     );
 }
+
+/// Logins that `docker login` left in credential helpers (`credHelpers` per host, `credsStore`
+/// for the rest) are asked for with `docker-credential-<name> get`, win over `auths`, are masked,
+/// and a helper that fails is a warning naming it (the push then fails on authentication).
+#[test]
+fn credential_helpers_from_the_docker_config_are_asked_in_docker_order() {
+    let Some(tls) = start(RegistryKind::BasicTls) else {
+        return;
+    };
+    tls.seed_image(&format!("{}/h/src:1", tls.host), &["linux/amd64"], &[1000]);
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let asked = dir.path().join("asked.log");
+    let helper = |name: &str, body: &str| {
+        let p = bin.join(format!("docker-credential-{name}"));
+        std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    };
+    // the helper knows only this registry, like a real one
+    helper(
+        "gantrytest",
+        &format!(
+            "[ \"$1\" = get ] || exit 2\nread -r url\necho \"$url\" >> {log}\nif [ \"$url\" = \"{host}\" ]; then printf '{{\"ServerURL\":\"%s\",\"Username\":\"{USER}\",\"Secret\":\"{PASSWORD}\"}}' \"$url\"; else echo 'credentials not found in native keychain'; exit 1; fi",
+            log = asked.display(),
+            host = tls.host
+        ),
+    );
+    helper("locked", "echo 'error: keychain is locked' >&2; exit 1");
+    let conf = dir.path().join("docker");
+    std::fs::create_dir_all(&conf).unwrap();
+    let wrong = "dXNlcjp3cm9uZy1wYXNzd29yZA=="; // user:wrong-password
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let run = |config: String, target: &str| {
+        std::fs::write(conf.join("config.json"), config).unwrap();
+        let mut ctx = TestContext::new();
+        ctx.env("DOCKER_CONFIG", conf.to_str().unwrap())
+            .env("PATH", &path)
+            .input("source", &format!("{}/h/src:1", tls.host))
+            .input("targets", &format!("{}/h/{target}:1", tls.host))
+            .input(
+                "registry-ca",
+                &tls.ca_file.as_ref().expect("ca").display().to_string(),
+            );
+        ctx.run("build-image")
+    };
+    // credHelpers for this host beats a wrong `auths` entry; another host's helper is not run
+    let r = run(
+        format!(
+            r#"{{"auths":{{"{h}":{{"auth":"{wrong}"}}}},"credHelpers":{{"{h}":"gantrytest","elsewhere.example:5000":"nonexistent"}}}}"#,
+            h = tls.host
+        ),
+        "viahelper",
+    );
+    r.assert_success();
+    assert_eq!(
+        std::fs::read_to_string(&asked).unwrap().trim(),
+        tls.host,
+        "asked once, with the host"
+    );
+    assert!(!leaks(&r, PASSWORD), "{}", r.all_output());
+    assert!(!r.stdout.contains("nonexistent"), "{}", r.stdout);
+    assert!(
+        tls.skopeo_inspect(&format!("{}/h/viahelper:1", tls.host), true)
+            .is_ok()
+    );
+    // credsStore covers every host without a credHelpers entry
+    let r = run(r#"{"credsStore":"gantrytest"}"#.into(), "viastore");
+    r.assert_success();
+    // a helper that fails: a warning naming it, then the registry's 401 as the error
+    let r = run(r#"{"credsStore":"locked"}"#.into(), "locked");
+    r.assert_exit(1);
+    assert!(
+        r.stdout.contains("docker-credential-locked"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("keychain is locked"), "{}", r.stdout);
+    let errors = r.error_lines().join("\n");
+    assert!(
+        errors.contains(&format!("authentication to {} failed", tls.host)),
+        "{errors}"
+    );
+}

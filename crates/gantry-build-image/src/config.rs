@@ -234,6 +234,8 @@ pub struct Config {
     pub client: ClientConfig,
     /// Hosts we have credentials for (for the plan; never the values).
     pub cred_hosts: Vec<String>,
+    /// Credential helpers named by the Docker config (run when the client is set up).
+    pub docker_helpers: gantry_oci::auth::DockerHelpers,
     /// Scratch space.
     pub temp_dir: PathBuf,
 }
@@ -682,6 +684,7 @@ impl Config {
             }
             creds.insert_default("ghcr.io", &actor, tok);
         }
+        let mut docker_helpers = gantry_oci::auth::DockerHelpers::default();
         let docker_config = step
             .env
             .get("DOCKER_CONFIG")
@@ -695,7 +698,10 @@ impl Config {
             && let Ok(text) = std::fs::read_to_string(&p)
         {
             match creds.merge_docker_config(&text) {
-                Ok(_) => tracing::debug!("read registry logins from {}", p.display()),
+                Ok(h) => {
+                    tracing::debug!("read registry logins from {}", p.display());
+                    docker_helpers = h;
+                }
                 Err(e) => tracing::warn!("ignoring {}: {e}", p.display()),
             }
         }
@@ -758,6 +764,7 @@ impl Config {
             creds,
             client,
             cred_hosts,
+            docker_helpers,
             temp_dir,
         })
     }

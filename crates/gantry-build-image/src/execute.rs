@@ -22,7 +22,20 @@ const BASE_NAME: &str = "org.opencontainers.image.base.name";
 const BASE_DIGEST: &str = "org.opencontainers.image.base.digest";
 
 pub(crate) async fn execute(step: &mut Step, cfg: &Config, _plan: &Plan) -> Result<(), Error> {
-    let client = Client::new(cfg.client.clone(), cfg.creds.clone())
+    let mut creds = cfg.creds.clone();
+    if cfg.docker_helpers.default.is_some() || !cfg.docker_helpers.per_host.is_empty() {
+        let exec = gantry_exec::RealExec::new(step.console.clone(), step.cancel.clone());
+        crate::credhelper::fill(
+            &exec,
+            &step.console,
+            &cfg.docker_helpers,
+            &cfg.cred_hosts,
+            &registries(cfg),
+            &mut creds,
+        )
+        .await;
+    }
+    let client = Client::new(cfg.client.clone(), creds)
         .map_err(Error::registry("setting up the registry client"))?;
     match cfg.mode {
         Mode::Promote => promote(step, cfg, &client).await,
@@ -30,6 +43,19 @@ pub(crate) async fn execute(step: &mut Step, cfg: &Config, _plan: &Plan) -> Resu
         Mode::Assemble => assemble(step, cfg, &client).await,
         Mode::Build => crate::build::build(step, cfg, &client).await,
     }
+}
+
+/// Every registry this run talks to (targets, source, base image, merged digests).
+fn registries(cfg: &Config) -> std::collections::BTreeSet<String> {
+    cfg.targets
+        .iter()
+        .map(|t| &t.repo)
+        .chain(&cfg.tag_refs)
+        .chain(&cfg.digests)
+        .chain(cfg.source.iter())
+        .chain(cfg.assemble.base.iter())
+        .map(|r| r.registry.clone())
+        .collect()
 }
 
 /// Content ready to push: blobs, copies of existing manifests, new manifests, and the root.

@@ -8,6 +8,7 @@
 
 mod build;
 pub mod config;
+mod credhelper;
 mod execute;
 pub mod plan;
 pub mod report;

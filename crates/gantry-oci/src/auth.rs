@@ -15,6 +15,10 @@ use gantry_runtime::Secret;
 
 use crate::reference::{DOCKER_HUB, DOCKER_HUB_API};
 
+/// The user name Docker stores with an identity (OAuth2 refresh) token, in `config.json` and in
+/// credential helpers' answers.
+pub const IDENTITY_TOKEN_USER: &str = "<token>";
+
 /// A username and password (or token) for one registry.
 #[derive(Clone, Debug)]
 pub struct Login {
@@ -155,7 +159,7 @@ impl Credentials {
             if let Some((u, p)) = login {
                 self.insert_default(&host, &u, Secret::new(p));
             } else if let Some(t) = e.identitytoken {
-                self.insert_default(&host, "<token>", Secret::new(t));
+                self.insert_default(&host, IDENTITY_TOKEN_USER, Secret::new(t));
             }
         }
         Ok(DockerHelpers {
@@ -176,6 +180,29 @@ pub struct DockerHelpers {
     pub default: Option<String>,
     /// `credHelpers`: helper by host.
     pub per_host: BTreeMap<String, String>,
+}
+
+impl DockerHelpers {
+    /// The helper that holds `host`'s login: `credHelpers[host]`, else `credsStore` (the Docker
+    /// CLI's order; both win over `auths`).
+    pub fn helper_for(&self, host: &str) -> Option<&str> {
+        self.per_host
+            .get(&canonical_host(host))
+            .or(self.default.as_ref())
+            .map(String::as_str)
+            .filter(|h| !h.is_empty())
+    }
+
+    /// The server URL the Docker CLI asks a helper for: Docker Hub's legacy index URL, else the
+    /// host name.
+    pub fn server_url(host: &str) -> String {
+        let h = canonical_host(host);
+        if h == DOCKER_HUB || h == DOCKER_HUB_API {
+            "https://index.docker.io/v1/".into()
+        } else {
+            h
+        }
+    }
 }
 
 /// What a registry asked for in `WWW-Authenticate`.

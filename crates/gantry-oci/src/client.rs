@@ -21,7 +21,7 @@ use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use tokio::sync::{Mutex, OnceCell};
 
-use crate::auth::{Challenge, Credentials, basic_header, parse_challenge};
+use crate::auth::{Challenge, Credentials, IDENTITY_TOKEN_USER, basic_header, parse_challenge};
 use crate::manifest::{ACCEPT_MANIFESTS, Descriptor, MAX_MANIFEST_BYTES, RawManifest};
 use crate::reference::ImageRef;
 use crate::{Error, digest};
@@ -521,17 +521,50 @@ impl Client {
                 if !fresh && let Some(t) = tokens.get(&key) {
                     return Ok(Some(format!("Bearer {t}")));
                 }
-                let mut url = realm.clone();
-                if let Some(s) = service {
-                    url = add_query(&url, "service", s);
-                }
-                for s in scopes {
-                    url = add_query(&url, "scope", s);
-                }
-                let mut req = self.inner.http.get(&url);
-                if let Some(login) = self.inner.creds.get(host) {
-                    req = req.header(header::AUTHORIZATION, basic_header(login));
-                }
+                let login = self.inner.creds.get(host);
+                let req = match login {
+                    // An identity (refresh) token from `docker login` / a credential helper is
+                    // exchanged with the OAuth2 POST form, not sent as Basic auth.
+                    // See: https://distribution.github.io/distribution/spec/auth/oauth/
+                    Some(l) if l.username == IDENTITY_TOKEN_USER => {
+                        let mut form: Vec<(&str, &str)> = vec![
+                            ("grant_type", "refresh_token"),
+                            ("client_id", "gantry"),
+                            ("refresh_token", l.password.expose()),
+                        ];
+                        if let Some(s) = service {
+                            form.push(("service", s));
+                        }
+                        let joined = scopes.join(" ");
+                        if !scopes.is_empty() {
+                            form.push(("scope", &joined));
+                        }
+                        let body = form
+                            .iter()
+                            .map(|(k, v)| format!("{k}={}", urlencode(v)))
+                            .collect::<Vec<_>>()
+                            .join("&");
+                        self.inner
+                            .http
+                            .post(realm)
+                            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                            .body(body)
+                    }
+                    _ => {
+                        let mut url = realm.clone();
+                        if let Some(s) = service {
+                            url = add_query(&url, "service", s);
+                        }
+                        for s in scopes {
+                            url = add_query(&url, "scope", s);
+                        }
+                        let mut req = self.inner.http.get(&url);
+                        if let Some(login) = login {
+                            req = req.header(header::AUTHORIZATION, basic_header(login));
+                        }
+                        req
+                    }
+                };
                 let resp = req.send().await.map_err(|e| Error::Transport {
                     registry: host.to_string(),
                     path: path_of(realm),
