@@ -75,11 +75,45 @@ echo
 echo "| Case | gantry | alternative | ratio |"
 echo "|---|---|---|---|"
 # 1. same-registry promotion
-measure env -i PATH="$PATH" HOME="$W" INPUT_SOURCE="$A/bench/src:1" INPUT_TARGETS="$A/bench/promoted:1" "$GANTRY" build-image
-G1=$ELAPSED
+# gantry keeps no cache between runs, so each promotion to a new repository is as cold as the
+# first: best and median of 5 (skopeo runs once, cold, as on a fresh runner).
+RUNS=()
+for i in 1 2 3 4 5; do
+  measure env -i PATH="$PATH" HOME="$W" INPUT_SOURCE="$A/bench/src:1" INPUT_TARGETS="$A/bench/promoted$i:1" "$GANTRY" build-image
+  RUNS+=("$ELAPSED")
+done
+G1=$(printf '%s\n' "${RUNS[@]}" | sort -n | head -1)
+G1MED=$(printf '%s\n' "${RUNS[@]}" | sort -n | sed -n 3p)
 measure skopeo copy -q --src-tls-verify=false --dest-tls-verify=false "docker://$A/bench/src:1" "docker://$A/bench/skopeo:1"
 S1=$ELAPSED
-echo "| promote 100 MiB, same registry | ${G1}s | skopeo copy ${S1}s | $(ratio "$S1" "$G1") faster |"
+echo "| promote 100 MiB, same registry (best / median of 5) | ${G1}s / ${G1MED}s | skopeo copy ${S1}s | $(ratio "$S1" "$G1MED") faster (median) |"
+# The protocol floor for the same promotion, in one already-running process with one keep-alive
+# connection: GET the manifest, mount every blob, PUT the same bytes (what reference/build-image.md
+# measured as 32 ms). gantry's time above also includes its own process start and the referrers
+# lookups.
+FLOOR=$(python3 - "$A" <<'PY'
+import http.client, json, sys, time
+host, port = sys.argv[1].split(":")
+best = None
+for i in range(5):
+    t = time.perf_counter()
+    c = http.client.HTTPConnection(host, int(port))
+    acc = "application/vnd.oci.image.manifest.v1+json,application/vnd.docker.distribution.manifest.v2+json"
+    c.request("GET", "/v2/bench/src/manifests/1", headers={"Accept": acc})
+    r = c.getresponse(); body = r.read(); ct = r.getheader("Content-Type")
+    m = json.loads(body)
+    for d in [m["config"]] + m["layers"]:
+        c.request("POST", f"/v2/bench/floor{i}/blobs/uploads/?mount={d['digest']}&from=bench/src")
+        r = c.getresponse(); r.read(); assert r.status == 201, r.status
+    c.request("PUT", f"/v2/bench/floor{i}/manifests/1", body=body, headers={"Content-Type": ct})
+    r = c.getresponse(); r.read(); assert r.status == 201, r.status
+    c.close()
+    e = time.perf_counter() - t
+    best = e if best is None else min(best, e)
+print(f"{best:.3f}")
+PY
+)
+echo "| promote 100 MiB, same registry: protocol floor (python keep-alive, best of 5) | ${FLOOR}s | | gantry = $(ratio "$G1" "$FLOOR") the floor |"
 
 # 2. cross-registry promotion
 measure env -i PATH="$PATH" HOME="$W" INPUT_SOURCE="$A/bench/src:1" INPUT_TARGETS="$B/bench/promoted:1" "$GANTRY" build-image

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use futures::{StreamExt, TryStreamExt};
+use futures::{FutureExt as _, StreamExt, TryStreamExt};
 use gantry_oci::copy::{self, fetch};
 use gantry_oci::image::{self, AddedLayer};
 use gantry_oci::layer::{self, LayerOptions, LayerSpec};
@@ -272,20 +272,32 @@ async fn promote(step: &mut Step, cfg: &Config, client: &Client) -> Result<(), E
         size: root.bytes.len() as u64,
         ..Default::default()
     };
-    report.platforms = describe(client, &src, &root)
-        .await
-        .map_err(Error::registry(format!("reading {src}")))?;
-    if report.platforms.len() == 1 && !root.is_index() {
-        report.config_digest = root.view().ok().and_then(|v| v.config).map(|c| c.digest);
-    }
     let copy_referrers = cfg.copy_referrers;
     let targets = cfg.targets.clone();
     let digest = root.digest.clone();
-    report.targets = each_target(step, client, &targets, &digest, async |t: &Target| {
-        copy::copy_tree(client, &src, &t.repo, &root).await?;
+    // What refers to the source (tag list + referrers API) and the config for the summary are
+    // read while the first target's blobs are mounted, not before: they do not depend on it.
+    // A failed lookup is retried in the copy itself, which then reports the real error.
+    let found = async {
+        if copy_referrers {
+            copy::find_referrers(client, &src, &digests).await.ok()
+        } else {
+            None
+        }
+    }
+    .shared();
+    let copying = each_target(step, client, &targets, &digest, async |t: &Target| {
+        let (tree, found) =
+            futures::join!(copy::copy_tree(client, &src, &t.repo, &root), found.clone());
+        tree?;
         let mut refs = Vec::new();
         if copy_referrers {
-            let r = copy::copy_referrers(client, &src, &t.repo, &digests).await?;
+            let r = match found {
+                Some((r, tags)) => {
+                    copy::copy_found_referrers(client, &src, &t.repo, r, tags).await?
+                }
+                None => copy::copy_referrers(client, &src, &t.repo, &digests).await?,
+            };
             refs.extend(r.referrers);
             refs.extend(r.tags);
         }
@@ -293,8 +305,17 @@ async fn promote(step: &mut Step, cfg: &Config, client: &Client) -> Result<(), E
             client.put_manifest(&t.repo, tag, &root).await?;
         }
         Ok(refs)
-    })
-    .await?;
+    });
+    let (platforms, copied) = futures::join!(describe(client, &src, &root), copying);
+    // The summary's platform rows are not worth failing a finished promotion for.
+    report.platforms = platforms.unwrap_or_else(|e| {
+        tracing::warn!("could not describe the platforms of {src}: {e}");
+        Vec::new()
+    });
+    if report.platforms.len() == 1 && !root.is_index() {
+        report.config_digest = root.view().ok().and_then(|v| v.config).map(|c| c.digest);
+    }
+    report.targets = copied?;
     finish_targets(step, cfg, &mut report, None)
 }
 

@@ -1092,15 +1092,18 @@ impl Client {
             stats.skipped_bytes.fetch_add(desc.size, Ordering::Relaxed);
             return Ok(BlobOutcome::Skipped);
         }
-        if self.blob_exists(target, &desc.digest, true).await? {
-            stats.skipped_blobs.fetch_add(1, Ordering::Relaxed);
-            stats.skipped_bytes.fetch_add(desc.size, Ordering::Relaxed);
-            return Ok(BlobOutcome::Skipped);
-        }
         let mount_from = match source {
             BlobSource::Remote(src) if src.same_registry(target) => Some(src.repository.clone()),
             _ => None,
         };
+        // A mount needs no HEAD first: it answers 201 whether the blob was already in the
+        // target or is linked now, so it costs one round trip either way. Without a mount
+        // source, HEAD first so a blob the target has is never sent again.
+        if mount_from.is_none() && self.blob_exists(target, &desc.digest, true).await? {
+            stats.skipped_blobs.fetch_add(1, Ordering::Relaxed);
+            stats.skipped_bytes.fetch_add(desc.size, Ordering::Relaxed);
+            return Ok(BlobOutcome::Skipped);
+        }
         let mut session = match &mount_from {
             Some(from) => match self.start_upload(target, Some((&desc.digest, from))).await {
                 Ok(None) => {

@@ -43,6 +43,8 @@ pub async fn copy_tree(
             Box::pin(copy_tree(client, src, dst, &m)).await?;
         }
     } else {
+        // A manifest already in the target means every blob is there too: skip them all
+        // (one request instead of a mount or a stream per blob, and an exact report).
         if !src.same_repository(dst)
             && client
                 .head_manifest(dst, &root.digest)
@@ -133,6 +135,17 @@ pub async fn copy_referrers(
     digests: &[String],
 ) -> Result<ReferrerCopy, Error> {
     let (refs, tags) = find_referrers(client, src, digests).await?;
+    copy_found_referrers(client, src, dst, refs, tags).await
+}
+
+/// Copies what [`find_referrers`] found (so the lookup can run while the image is copied).
+pub async fn copy_found_referrers(
+    client: &Client,
+    src: &ImageRef,
+    dst: &ImageRef,
+    refs: Vec<(String, Descriptor)>,
+    tags: Vec<String>,
+) -> Result<ReferrerCopy, Error> {
     let mut out = ReferrerCopy::default();
     for (subject, desc) in refs {
         let m = fetch(client, src, &desc.digest).await?;
