@@ -143,7 +143,14 @@ pub(crate) fn lock(ctx: &Ctx, owner: &str, wait_secs: u64) -> String {
 deadline=$(( $(date +%s) + WAIT ))
 while ! mkdir "$G/lock" 2>/dev/null; do
   if [ "$(date +%s)" -ge "$deadline" ]; then
-    holder=$(tr '\n' ' ' < "$G/lock/owner" 2>/dev/null || echo unknown)
+    # the holder writes its owner file right after its mkdir: give it a moment to appear
+    holder=""
+    for _ in 1 2 3 4 5 6 7 8 9 10; do
+      holder=$(tr '\n' ' ' < "$G/lock/owner" 2>/dev/null || true)
+      [ -z "$holder" ] && [ -d "$G/lock" ] || break
+      sleep 0.1 2>/dev/null || sleep 1
+    done
+    [ -n "$holder" ] || holder=unknown
     echo "deploy lock $G/lock is held by: $holder" >&2
     fact locked_by "$holder"
     exit 75
