@@ -1,7 +1,8 @@
 //! Reproducible layers: a tar of local files with sorted entries, fixed mtimes
 //! (`SOURCE_DATE_EPOCH`, else 0), fixed owner, normalised modes (0755 for directories and
 //! executables, 0644 otherwise), explicit parent directories, no user or group names, compressed
-//! with a pinned gzip level and a zeroed header. Same inputs, same digest, on any machine.
+//! with a pinned gzip level, a zeroed header and fixed 1 MiB compression chunks (compressed on
+//! every core, see [`crate::pgzip`]). Same inputs, same digest, on any machine.
 //!
 //! It writes to a file while hashing (the `diff_id` over the tar, the digest over the gzip), so a
 //! layer is never held in memory. It must not follow symlinks out of the source tree: a symlink is
@@ -13,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use crate::Error;
 use crate::digest::Hasher;
+use crate::pgzip::ParallelGz;
 
 /// One `src:dest` mapping.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -212,10 +214,11 @@ pub fn build_layer(
         inner: std::io::BufWriter::with_capacity(256 * 1024, file),
         hasher: Hasher::new(),
     };
-    let gz = flate2::GzBuilder::new()
-        .mtime(0)
-        .operating_system(255)
-        .write(gz_hash, flate2::Compression::new(opts.level));
+    let gz = ParallelGz::new(
+        gz_hash,
+        opts.level,
+        ParallelGz::<std::fs::File>::default_threads(),
+    );
     let tar_hash = HashWriter {
         inner: gz,
         hasher: Hasher::new(),
@@ -287,10 +290,11 @@ pub fn compress_tar(tar_path: &Path, level: u32, out: &Path) -> Result<BuiltLaye
         inner: std::io::BufWriter::with_capacity(256 * 1024, file),
         hasher: Hasher::new(),
     };
-    let gz = flate2::GzBuilder::new()
-        .mtime(0)
-        .operating_system(255)
-        .write(gz_hash, flate2::Compression::new(level));
+    let gz = ParallelGz::new(
+        gz_hash,
+        level,
+        ParallelGz::<std::fs::File>::default_threads(),
+    );
     let mut tar_hash = HashWriter {
         inner: gz,
         hasher: Hasher::new(),

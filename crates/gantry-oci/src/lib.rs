@@ -18,6 +18,7 @@ mod error;
 pub mod image;
 pub mod layer;
 pub mod manifest;
+pub mod pgzip;
 pub mod reference;
 
 pub use auth::Credentials;
