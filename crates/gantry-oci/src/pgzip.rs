@@ -21,6 +21,10 @@ pub struct ParallelGz<W: Write> {
     threads: usize,
     pending: Vec<Vec<u8>>,
     current: Vec<u8>,
+    /// Emptied input buffers and output buffers, reused: fresh megabyte buffers cost a page fault
+    /// per 4 KiB, which was most of the time spent here.
+    spare_in: Vec<Vec<u8>>,
+    spare_out: Vec<Vec<u8>>,
     crc: crc32fast::Hasher,
     size: u64,
     header_written: bool,
@@ -35,6 +39,8 @@ impl<W: Write> ParallelGz<W> {
             threads: threads.max(1),
             pending: Vec::new(),
             current: Vec::with_capacity(CHUNK),
+            spare_in: Vec::new(),
+            spare_out: Vec::new(),
             crc: crc32fast::Hasher::new(),
             size: 0,
             header_written: false,
@@ -65,20 +71,27 @@ impl<W: Write> ParallelGz<W> {
     /// chunk of the stream (it ends the deflate stream).
     fn drain(&mut self, last: bool) -> io::Result<()> {
         self.header()?;
-        let chunks = std::mem::take(&mut self.pending);
+        let mut chunks = std::mem::take(&mut self.pending);
         let n = chunks.len();
         let level = self.level;
-        let outs: Vec<io::Result<Vec<u8>>> = if n <= 1 {
+        let mut outs: Vec<Vec<u8>> = (0..n)
+            .map(|_| self.spare_out.pop().unwrap_or_default())
+            .collect();
+        let results: Vec<io::Result<()>> = if n <= 1 {
             chunks
                 .iter()
-                .map(|c| deflate_chunk(c, level, last))
+                .zip(outs.iter_mut())
+                .map(|(c, o)| deflate_chunk(c, level, last, o))
                 .collect()
         } else {
             std::thread::scope(|s| {
                 let handles: Vec<_> = chunks
                     .iter()
+                    .zip(outs.iter_mut())
                     .enumerate()
-                    .map(|(i, c)| s.spawn(move || deflate_chunk(c, level, last && i + 1 == n)))
+                    .map(|(i, (c, o))| {
+                        s.spawn(move || deflate_chunk(c, level, last && i + 1 == n, o))
+                    })
                     .collect();
                 handles
                     .into_iter()
@@ -90,8 +103,14 @@ impl<W: Write> ParallelGz<W> {
                     .collect()
             })
         };
-        for o in outs {
-            self.inner.write_all(&o?)?;
+        for (r, o) in results.into_iter().zip(outs) {
+            r?;
+            self.inner.write_all(&o)?;
+            self.spare_out.push(o);
+        }
+        for mut c in chunks.drain(..) {
+            c.clear();
+            self.spare_in.push(c);
         }
         Ok(())
     }
@@ -156,13 +175,14 @@ fn run(c: &mut Compress, input: &[u8], out: &mut Vec<u8>, flush: FlushCompress) 
 /// Raw deflate of one chunk: a sync flush at its end (byte-aligned, so pieces concatenate), or
 /// the final block when `last`. Runs of sub-blocks that do not compress are written as stored
 /// blocks; each run that does gets its own compressor (history restarts after stored data).
-fn deflate_chunk(input: &[u8], level: u32, last: bool) -> io::Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(input.len() + input.len() / 8 + 1024);
+fn deflate_chunk(input: &[u8], level: u32, last: bool, out: &mut Vec<u8>) -> io::Result<()> {
+    out.clear();
+    out.reserve(input.len() + input.len() / 8 + 1024);
     if input.is_empty() {
         if last {
             out.extend_from_slice(&[1, 0, 0, 0xff, 0xff]); // final empty stored block
         }
-        return Ok(out);
+        return Ok(());
     }
     // (stored?, range) runs of consecutive sub-blocks with the same decision
     let mut runs: Vec<(bool, std::ops::Range<usize>)> = Vec::new();
@@ -196,10 +216,10 @@ fn deflate_chunk(input: &[u8], level: u32, last: bool) -> io::Result<Vec<u8>> {
             } else {
                 FlushCompress::Sync
             };
-            run(&mut c, data, &mut out, flush)?;
+            run(&mut c, data, out, flush)?;
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 impl<W: Write> Write for ParallelGz<W> {
@@ -210,7 +230,11 @@ impl<W: Write> Write for ParallelGz<W> {
         self.crc.update(&buf[..n]);
         self.size += n as u64;
         if self.current.len() == CHUNK {
-            let full = std::mem::replace(&mut self.current, Vec::with_capacity(CHUNK));
+            let next = self
+                .spare_in
+                .pop()
+                .unwrap_or_else(|| Vec::with_capacity(CHUNK));
+            let full = std::mem::replace(&mut self.current, next);
             self.pending.push(full);
             if self.pending.len() >= self.threads * 2 {
                 self.drain(false)?;
