@@ -1034,3 +1034,60 @@ fn credential_helpers_from_the_docker_config_are_asked_in_docker_order() {
         "{errors}"
     );
 }
+
+/// A registry that refuses the manifest's media type, and a source manifest over the 4 MiB
+/// limit: a clear error naming the registry and the cause, exit 1, the target tag untouched.
+#[test]
+fn refused_media_type_and_oversized_manifest_fail_clearly() {
+    let Some(a) = start(RegistryKind::Plain) else {
+        return;
+    };
+    let old = a.seed_image(
+        &format!("{}/dst/img:prod", a.host),
+        &["linux/amd64"],
+        &[1000],
+    );
+    a.seed_image(&format!("{}/src/img:2", a.host), &["linux/amd64"], &[2000]);
+    let refuse = Rule::new(
+        "PUT",
+        "/manifests/",
+        Fault::Reply {
+            code: 400,
+            content_type: "application/json".into(),
+            body: br#"{"errors":[{"code":"MANIFEST_INVALID","message":"manifest invalid","detail":"unsupported manifest media type"}]}"#.to_vec(),
+        },
+        100,
+    );
+    let mut huge = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","annotations":{"x":""#.to_vec();
+    huge.extend(std::iter::repeat_n(b'a', 5 << 20));
+    huge.extend_from_slice(br#""}}"#);
+    let oversized = Rule::new(
+        "GET",
+        "/src/img/manifests/",
+        Fault::Reply {
+            code: 200,
+            content_type: "application/vnd.oci.image.manifest.v1+json".into(),
+            body: huge,
+        },
+        100,
+    );
+    for (rule, want) in [
+        (refuse, "unsupported manifest media type"),
+        (oversized, "over the 4194304-byte limit"),
+    ] {
+        let p = FaultProxy::start(&format!("http://{}", a.host), vec![rule]);
+        let mut ctx = TestContext::new();
+        ctx.input("source", &format!("{}/src/img:2", p.host))
+            .input("targets", &format!("{}/dst/img:prod", p.host))
+            .input("retries", "0");
+        let r = ctx.run("build-image");
+        r.assert_exit(1);
+        let errors = r.error_lines().join("\n");
+        assert!(errors.contains(want), "{want}: {errors}\n{}", r.stdout);
+        assert!(errors.contains(&p.host), "names the registry: {errors}");
+        let raw = a
+            .skopeo_inspect(&format!("{}/dst/img:prod", a.host), true)
+            .expect("inspect");
+        assert_eq!(sha256(raw.as_bytes()), old, "prod untouched");
+    }
+}

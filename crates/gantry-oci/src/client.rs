@@ -307,6 +307,10 @@ fn registry_error_detail(body: &[u8], status: StatusCode) -> String {
         code: String,
         #[serde(default)]
         message: String,
+        /// Free-form: often the real reason ("unsupported manifest media type", the missing
+        /// blob's digest).
+        #[serde(default)]
+        detail: serde_json::Value,
     }
     if let Ok(e) = serde_json::from_slice::<Errs>(body)
         && !e.errors.is_empty()
@@ -314,7 +318,24 @@ fn registry_error_detail(body: &[u8], status: StatusCode) -> String {
         return e
             .errors
             .iter()
-            .map(|e| format!("{} {}", e.code, e.message).trim().to_string())
+            .map(|e| {
+                let detail = match &e.detail {
+                    serde_json::Value::Null => String::new(),
+                    serde_json::Value::String(d) => d.clone(),
+                    other => other.to_string(),
+                };
+                let detail: String = detail.chars().take(300).collect();
+                let mut line = format!("{} {}", e.code, e.message).trim().to_string();
+                if !detail.is_empty() && !line.contains(&detail) {
+                    line.push_str(&format!(" ({detail})"));
+                }
+                if e.code == "MANIFEST_INVALID" || status == StatusCode::UNSUPPORTED_MEDIA_TYPE {
+                    line.push_str(
+                        "; the registry may not accept this manifest's media type (OCI vs Docker v2)",
+                    );
+                }
+                line
+            })
             .collect::<Vec<_>>()
             .join("; ");
     }

@@ -30,6 +30,16 @@ pub enum Fault {
     DropAfter(usize),
     /// Forward, but wait this long before answering.
     SlowFirstByte(Duration),
+    /// Answer with this status, content type and body, not forwarding (a registry's refusal,
+    /// an oversized document).
+    Reply {
+        /// HTTP status.
+        code: u16,
+        /// `Content-Type`.
+        content_type: String,
+        /// Body.
+        body: Vec<u8>,
+    },
 }
 
 /// A rule: the first `times` requests whose method matches and whose path contains `path`.
@@ -171,6 +181,20 @@ async fn handle(State(st): State<Arc<ProxyState>>, req: Request) -> Response {
             .body(Body::from(
                 r#"{"errors":[{"code":"UNAVAILABLE","message":"injected fault"}]}"#,
             ))
+            .expect("response");
+    }
+    if let Some(Fault::Reply {
+        code,
+        content_type,
+        body,
+    }) = &fault
+    {
+        log(format!("{method} {pq} -> {code} [reply]"));
+        return Response::builder()
+            .status(*code)
+            .header("content-type", content_type.as_str())
+            .header("docker-distribution-api-version", "registry/2.0")
+            .body(Body::from(body.clone()))
             .expect("response");
     }
     if let Some(Fault::SlowFirstByte(d)) = &fault {
