@@ -8,7 +8,9 @@
 #   GANTRY_BENCH_HOSTS=1,8 bench/ssh-release/run.sh
 set -eu
 cd "$(dirname "$0")/../.."
-out="${GANTRY_BENCH_OUT:-$(pwd)/bench/ssh-release/results.md}"
-GANTRY_BENCH=1 GANTRY_BENCH_OUT="$out" cargo test --test integration \
-  ssh_release::bench_ssh_release_vs_per_command_ssh -- --nocapture
+out="${GANTRY_BENCH_OUT:-$(pwd)/target/ssh-release-bench.md}"
+cargo build --release -p gantry
+# the release binary, and the harness (delay proxy) built with optimisations too
+GANTRY_BIN="${GANTRY_BIN:-$(pwd)/target/release/gantry}" GANTRY_BENCH=1 GANTRY_BENCH_OUT="$out" \
+  cargo test --release --test integration ssh_release::bench_ssh_release_vs_per_command_ssh -- --nocapture
 echo "results: $out"
