@@ -5,6 +5,7 @@
 
 mod action_metadata; // generated action.yml / README tables match the crates' tables; example workflows valid
 mod build_image; // build, assemble, merge, promote against a local registry
+mod build_image_assemble; // assemble: same digest on one core and all, gzip(1) decodes layers, failed uploads tag nothing
 mod cli; // --help, --version, unknown flags, exit codes, runner contract basics
 mod container; // the image run with the runner's exact `docker run` flags
 mod demo; // the README's demo pipeline, end to end
