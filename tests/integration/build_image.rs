@@ -735,7 +735,13 @@ fn build_drives_buildx_like_build_push_action_and_reads_the_metadata_file() {
         .input("platforms", "linux/amd64,linux/arm64")
         .input("build-args", "VERSION=1.2.3\nCOMMIT=abc123")
         .input("labels", "org.opencontainers.image.version=1.2.3")
-        .input("tags", "ghcr.io/acme/api:1.2.3,ghcr.io/acme/api:latest")
+        // a loopback address nothing listens on: the read-back of the pushed image for the summary
+        // fails at once (and is only a warning); no test traffic leaves the machine
+        .input(
+            "tags",
+            "127.0.0.1:1/acme/api:1.2.3,127.0.0.1:1/acme/api:latest",
+        )
+        .input("retries", "0")
         .input("target", "runtime")
         .input("cache-from", "type=gha")
         .input("cache-to", "type=gha,mode=max")
@@ -758,8 +764,8 @@ fn build_drives_buildx_like_build_push_action_and_reads_the_metadata_file() {
         "--file docker/Dockerfile",
         "--label org.opencontainers.image.version=1.2.3",
         "--platform linux/amd64,linux/arm64",
-        "--tag ghcr.io/acme/api:1.2.3",
-        "--tag ghcr.io/acme/api:latest",
+        "--tag 127.0.0.1:1/acme/api:1.2.3",
+        "--tag 127.0.0.1:1/acme/api:latest",
         "--target runtime",
         "--metadata-file",
         "--iidfile",
@@ -792,7 +798,7 @@ fn build_drives_buildx_like_build_push_action_and_reads_the_metadata_file() {
     assert_eq!(meta["buildx.build.ref"], "builder/builder0/abc");
     assert_eq!(
         r.output("image-refs"),
-        Some(format!("ghcr.io/acme/api@{d2}").as_str())
+        Some(format!("127.0.0.1:1/acme/api@{d2}").as_str())
     );
 }
 
@@ -1090,4 +1096,40 @@ fn refused_media_type_and_oversized_manifest_fail_clearly() {
             .expect("inspect");
         assert_eq!(sha256(raw.as_bytes()), old, "prod untouched");
     }
+}
+
+/// Build mode's summary gets per-platform digests and sizes from the pushed image (buildx's
+/// metadata has only the index digest): a 2-platform image "pushed" by the fake buildx.
+#[test]
+fn build_summary_lists_each_pushed_platform_with_its_size() {
+    let Some(reg) = start(RegistryKind::Plain) else {
+        return;
+    };
+    let digest = reg.seed_image(
+        &format!("{}/acme/api:1.2.3", reg.host),
+        &["linux/amd64", "linux/arm64"],
+        &[3000, 5000],
+    );
+    let mut ctx = TestContext::new();
+    let (path, log) = fake_docker(&ctx);
+    ctx.env("PATH", &path)
+        .env("FAKE_DOCKER_LOG", &log.display().to_string())
+        .env("FAKE_DOCKER_DIGEST", &digest)
+        .input("context", ".")
+        .input("platforms", "linux/amd64,linux/arm64")
+        .input("tags", &format!("{}/acme/api:1.2.3", reg.host))
+        .input("push", "true");
+    let r = ctx.run("build-image");
+    r.assert_success();
+    let rep = report(&r);
+    let rows = rep["platforms"].as_array().cloned().unwrap_or_default();
+    assert_eq!(rows.len(), 2, "{rep}");
+    for row in &rows {
+        assert!(
+            row["digest"].as_str().unwrap_or("").starts_with("sha256:"),
+            "{row}"
+        );
+        assert!(row["size"].as_u64().unwrap_or(0) >= 3000, "{row}");
+    }
+    assert!(r.summary.contains("linux/arm64"), "{}", r.summary);
 }

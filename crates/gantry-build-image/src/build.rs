@@ -231,7 +231,7 @@ pub(crate) async fn build(step: &mut Step, cfg: &Config, client: &Client) -> Res
             source: e,
         })?;
     if buildx {
-        return build_buildx(step, cfg, &exec, work.path()).await;
+        return build_buildx(step, cfg, &exec, client, work.path()).await;
     }
     if cfg.platforms.len() > 1 {
         return Err(Error::Environment(format!(
@@ -250,6 +250,7 @@ async fn build_buildx(
     step: &mut Step,
     cfg: &Config,
     exec: &RealExec,
+    client: &Client,
     work: &Path,
 ) -> Result<(), Error> {
     let mut secret_files = Vec::new();
@@ -323,6 +324,25 @@ async fn build_buildx(
         .collect();
     if report.platforms.len() > 1 {
         report.config_digest = None;
+    }
+    // buildx's metadata has no per-platform digests or sizes: read what was pushed (the
+    // registry now holds it) for the summary table. Not worth failing a finished build for.
+    if cfg.push
+        && !digest.is_empty()
+        && let Some(t) = cfg.targets.first()
+    {
+        let rows = async {
+            let root = gantry_oci::copy::fetch(client, &t.repo, &digest).await?;
+            crate::execute::describe(client, &t.repo, &root).await
+        };
+        match tokio::time::timeout(std::time::Duration::from_secs(10), rows).await {
+            Ok(Ok(rows)) if !rows.is_empty() => report.platforms = rows,
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!("could not read the pushed image for the summary: {e}"),
+            Err(_) => {
+                tracing::warn!("reading the pushed image for the summary took over 10 s; skipped")
+            }
+        }
     }
     if cfg.push && !digest.is_empty() {
         report.targets = cfg
