@@ -1128,3 +1128,168 @@ fn build_summary_lists_each_pushed_platform_with_its_size() {
     }
     assert!(r.summary.contains("linux/arm64"), "{}", r.summary);
 }
+
+/// Promotes `src` to `dst` through `proxy` with chunked uploads of 64 KiB and returns the run.
+fn chunked_promote(src: &str, dst: &str, chunk: Option<&str>) -> gantry_test::RunResult {
+    let mut ctx = TestContext::new();
+    ctx.input("source", src).input("targets", dst);
+    if let Some(c) = chunk {
+        ctx.input("upload-chunk-size", c);
+    }
+    ctx.run("build-image")
+}
+
+#[test]
+fn chunked_uploads_resume_where_the_registry_stopped() {
+    let Some(a) = start(RegistryKind::Plain) else {
+        return;
+    };
+    let Some(b) = start(RegistryKind::Plain) else {
+        return;
+    };
+    // One platform, one 600 kB layer: ten 64 KiB chunks, uploaded one after the other.
+    let digest = a.seed_image(
+        &format!("{}/src/img:1", a.host),
+        &["linux/amd64"],
+        &[600_000],
+    );
+    let src = format!("{}/src/img:1", a.host);
+    let layer_patches = "/blobs/uploads/";
+    let pb = FaultProxy::start(
+        &format!("http://{}", b.host),
+        vec![
+            // The registry refuses a range it did not expect: ask where it stands, resend.
+            Rule::new(
+                "PATCH",
+                layer_patches,
+                Fault::Status {
+                    code: 416,
+                    retry_after: None,
+                },
+                1,
+            )
+            .after(1),
+            // A gateway loses the registry's answer to a chunk it took.
+            Rule::new("PATCH", layer_patches, Fault::ForwardThenStatus(504), 1).after(1),
+            // The connection drops halfway through a chunk.
+            Rule::new("PATCH", layer_patches, Fault::TruncateRequest(30_000), 1).after(1),
+            // The final PUT commits the blob, but its answer is lost.
+            Rule::new("PUT", "digest=sha256", Fault::ForwardThenStatus(502), 1),
+        ],
+    );
+    let r = chunked_promote(&src, &format!("{}/dst/img:1", pb.host), Some("64K"));
+    r.assert_success();
+    let log = pb.log();
+    let dump = log.join("\n");
+    assert!(
+        pb.pending().is_empty(),
+        "every fault fired: {:?}\n{dump}",
+        pb.pending()
+    );
+    assert_eq!(r.output("digest"), Some(digest.as_str()));
+    verify_complete(&b, "dst/img:1", &digest);
+
+    let session = |l: &str| -> Option<String> {
+        let rest = l.split("/blobs/uploads/").nth(1)?;
+        Some(rest.split('?').next()?.to_string()).filter(|s| !s.is_empty())
+    };
+    // After the 416 the session was asked where it stands (204) and the same session went on.
+    let refused = log
+        .iter()
+        .find(|l| l.starts_with("PATCH") && l.contains("-> 416"))
+        .and_then(|l| session(l))
+        .expect("a refused chunk");
+    let after: Vec<&String> = log
+        .iter()
+        .skip_while(|l| !(l.contains(&refused) && l.contains("-> 416")))
+        .filter(|l| l.contains(&refused))
+        .collect();
+    assert!(
+        after
+            .iter()
+            .any(|l| l.starts_with("GET") && l.contains("-> 204")),
+        "upload status asked after the 416:\n{dump}"
+    );
+    assert!(
+        after
+            .iter()
+            .any(|l| l.starts_with("PATCH") && l.contains("-> 202")),
+        "the same session resumed:\n{dump}"
+    );
+    // The blob whose final answer was lost was found by HEAD, never sent again.
+    let lost = log
+        .iter()
+        .find(|l| l.contains("answered 201, dropped"))
+        .and_then(|l| l.split("digest=").nth(1))
+        .and_then(|d| d.split([' ', '&']).next())
+        .expect("a lost commit")
+        .to_string();
+    assert_eq!(
+        log.iter()
+            .filter(|l| l.starts_with("PUT") && l.contains(&lost))
+            .count(),
+        1,
+        "committed once:\n{dump}"
+    );
+    // distribution signs its session state into the Location, so after a lost answer or a cut
+    // chunk the old Location is refused (404) and the blob starts over in a fresh session;
+    // registries with plain session URLs resume instead. Either way the image is complete.
+    let sessions = log.iter().filter(|l| l.starts_with("POST")).count();
+    assert!(sessions <= 4, "at most two restarts for two blobs:\n{dump}");
+    assert!(r.output("report").unwrap_or("").contains("\"retries\""));
+
+    // Without the input: one PUT per blob, and chunks when the registry refuses a PUT that big.
+    let pc = FaultProxy::start(
+        &format!("http://{}", b.host),
+        vec![Rule::new(
+            "PUT",
+            "digest=sha256",
+            Fault::Status {
+                code: 413,
+                retry_after: None,
+            },
+            1,
+        )],
+    );
+    let r = chunked_promote(&src, &format!("{}/dst2/img:1", pc.host), None);
+    r.assert_success();
+    let log = pc.log();
+    assert!(
+        log.iter()
+            .any(|l| l.starts_with("PATCH") && l.contains("-> 202")),
+        "fell back to chunks after the 413: {log:#?}"
+    );
+    verify_complete(&b, "dst2/img:1", &digest);
+
+    // Bad sizes name the input.
+    for bad in ["lots", "1K", "2T"] {
+        let r = chunked_promote(&src, &format!("{}/dst3/img:1", b.host), Some(bad));
+        assert_eq!(r.status, 1, "{bad}: {}", r.stdout);
+        assert!(
+            r.stdout.contains("upload-chunk-size") && r.stdout.contains(bad),
+            "{bad}: {}",
+            r.stdout
+        );
+    }
+}
+
+/// The image at `repo_tag` on `reg` has `digest` and every blob downloads and verifies
+/// (`skopeo copy` to a directory, straight from the registry).
+fn verify_complete(reg: &Registry, repo_tag: &str, digest: &str) {
+    let raw = reg
+        .skopeo_inspect(&format!("{}/{repo_tag}", reg.host), true)
+        .expect("inspect");
+    assert_eq!(sha256(raw.as_bytes()), digest);
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = std::process::Command::new("skopeo")
+        .args(["copy", "--all", "-q", "--src-tls-verify=false"])
+        .arg(format!("docker://{}/{repo_tag}", reg.host))
+        .arg(format!("dir:{}", dir.path().display()))
+        .output()
+        .expect("skopeo copy");
+    assert!(
+        out.status.success(),
+        "every blob downloads and verifies: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -731,6 +731,17 @@ impl Config {
         if let Some(r) = i.number::<u32>("retries")? {
             client.retries = r;
         }
+        if let Some(size) = i.size("upload-chunk-size")? {
+            if !(64 * 1024..=1 << 30).contains(&size) {
+                return Err(InputError::invalid(
+                    "upload-chunk-size",
+                    &i.string("upload-chunk-size").unwrap_or_default(),
+                    "must be between 64K and 1G",
+                ));
+            }
+            client.chunk_size = usize::try_from(size).unwrap_or(usize::MAX);
+            client.chunked_first = true;
+        }
         let temp_dir = step
             .github
             .runner_temp

@@ -84,6 +84,7 @@ pub static INPUTS: &[InputSpec] = &[
     InputSpec::new("registry-ca", InputKind::Path, "PEM file with extra CA certificates to trust for registries (self-hosted registries with a private CA)."),
     InputSpec::new("continue-on-registry-error", BOOL, "When pushing to several registries, succeed if at least one push worked (the failures are still reported).").default("false"),
     InputSpec::new("concurrency", InputKind::Number, "Parallel blob transfers per image.").default("6"),
+    InputSpec::new("upload-chunk-size", STR, "Upload blobs in PATCH chunks of this size (`16M`, `64MiB`) instead of one PUT each: for registries behind a proxy that limits request size. A failed chunk resumes where the registry stopped. Empty: one PUT per blob, switching to 8 MiB chunks when the registry refuses it (413/411/405)."),
     InputSpec::new("retries", InputKind::Number, "Retries of a request on 408/429/5xx or a dropped connection (with back-off, honouring Retry-After).").default("4"),
 ];
 

@@ -43,6 +43,9 @@ pub struct ClientConfig {
     pub concurrency: usize,
     /// Chunk size for chunked uploads (the fallback when a monolithic PUT is refused).
     pub chunk_size: usize,
+    /// Upload in chunks from the start instead of one PUT per blob (registries behind a proxy
+    /// with a request-size limit).
+    pub chunked_first: bool,
     /// Per-request connect timeout.
     pub connect_timeout: Duration,
     /// `User-Agent`.
@@ -59,6 +62,7 @@ impl Default for ClientConfig {
             max_retry_after: Duration::from_secs(60),
             concurrency: 6,
             chunk_size: 8 * 1024 * 1024,
+            chunked_first: false,
             connect_timeout: Duration::from_secs(15),
             user_agent: concat!("gantry/", env!("CARGO_PKG_VERSION")).to_string(),
         }
@@ -1143,7 +1147,7 @@ impl Client {
             None => None,
         };
         let mut attempt = 0u32;
-        let mut chunked = false;
+        let mut chunked = self.inner.cfg.chunked_first;
         loop {
             let loc = match session.take() {
                 Some(l) => l,
@@ -1167,6 +1171,20 @@ impl Client {
                     return Ok(BlobOutcome::Uploaded);
                 }
                 Err(e) => {
+                    // The answer may have been lost after the registry committed the blob (a
+                    // proxy timing out, a reset): a HEAD tells, and saves sending it again.
+                    if e.is_transient()
+                        && matches!(self.blob_exists(target, &desc.digest, true).await, Ok(true))
+                    {
+                        tracing::info!(
+                            "{}: {} arrived although its upload reported {e}",
+                            target.registry,
+                            desc.digest
+                        );
+                        stats.uploaded_blobs.fetch_add(1, Ordering::Relaxed);
+                        stats.uploaded_bytes.fetch_add(desc.size, Ordering::Relaxed);
+                        return Ok(BlobOutcome::Uploaded);
+                    }
                     self.abort_upload(target, &loc).await;
                     if !chunked
                         && matches!(&e, Error::Http { status, .. } if matches!(status, 413 | 411 | 405))
@@ -1281,29 +1299,9 @@ impl Client {
             if part.is_empty() {
                 break;
             }
-            let end = offset + part.len() as u64 - 1;
-            let l = loc.clone();
-            let p = part.clone();
-            let resp = self
-                .send(&host, &Self::scopes(target, true), false, &|h, _| {
-                    h.patch(l.clone())
-                        .header(header::CONTENT_TYPE, "application/octet-stream")
-                        .header(header::CONTENT_RANGE, format!("{offset}-{end}"))
-                        .header(header::CONTENT_LENGTH, p.len())
-                        .body(p.clone())
-                })
+            (loc, offset) = self
+                .patch_chunk(target, &state.base, loc, offset, part, desc)
                 .await?;
-            if resp.status() != StatusCode::ACCEPTED && !resp.status().is_success() {
-                return Err(error_from(resp, &host, &Method::PATCH, &loc).await);
-            }
-            if let Some(next) = resp
-                .headers()
-                .get(header::LOCATION)
-                .and_then(|v| v.to_str().ok())
-            {
-                loc = absolute(&state.base, next);
-            }
-            offset = end + 1;
             if done && buf.is_empty() {
                 break;
             }
@@ -1320,6 +1318,131 @@ impl Client {
             Err(error_from(resp, &host, &Method::PUT, &url).await)
         }
     }
+
+    /// Sends one chunk (`part`, starting at byte `offset` of the blob) into the session at
+    /// `loc`; returns the session's next location and offset. When a PATCH fails (an error
+    /// status, a lost answer, 416 for a range the registry did not expect), asks the registry
+    /// how much of the blob it holds and resumes from there when that is inside this chunk, so
+    /// a hiccup costs at most one chunk, never the whole blob.
+    async fn patch_chunk(
+        &self,
+        target: &ImageRef,
+        base: &str,
+        mut loc: String,
+        mut offset: u64,
+        mut part: Bytes,
+        desc: &Descriptor,
+    ) -> Result<(String, u64), Error> {
+        let host = target.api_host().to_string();
+        let scopes = Self::scopes(target, true);
+        let mut resumes = 0u32;
+        loop {
+            let end = offset + part.len() as u64 - 1;
+            let (l, p) = (loc.clone(), part.clone());
+            let err = match self
+                .send(&host, &scopes, false, &|h, _| {
+                    h.patch(l.clone())
+                        .header(header::CONTENT_TYPE, "application/octet-stream")
+                        .header(header::CONTENT_RANGE, format!("{offset}-{end}"))
+                        .header(header::CONTENT_LENGTH, p.len())
+                        .body(p.clone())
+                })
+                .await
+            {
+                Ok(resp) if resp.status().is_success() => {
+                    if let Some(next) = resp
+                        .headers()
+                        .get(header::LOCATION)
+                        .and_then(|v| v.to_str().ok())
+                    {
+                        loc = absolute(base, next);
+                    }
+                    return Ok((loc, end + 1));
+                }
+                Ok(resp) => error_from(resp, &host, &Method::PATCH, &loc).await,
+                Err(e) => e,
+            };
+            let resumable = err.is_transient() || matches!(&err, Error::Http { status: 416, .. });
+            if !resumable || resumes >= self.inner.cfg.retries.max(1) {
+                return Err(err);
+            }
+            resumes += 1;
+            self.inner.stats.retries.fetch_add(1, Ordering::Relaxed);
+            tokio::time::sleep(self.backoff(resumes - 1)).await;
+            let (held, next) = match self.upload_progress(target, base, &loc).await {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::debug!("{host}: upload status unavailable ({e})");
+                    return Err(err);
+                }
+            };
+            if held < offset || held > end + 1 {
+                // The registry lost bytes before this chunk (or claims more than was sent):
+                // nothing to resume from; the caller starts a fresh session.
+                return Err(err);
+            }
+            tracing::warn!(
+                "{}: chunk {offset}-{end} of {} failed ({err}); the registry holds {held} bytes, resuming there",
+                target.registry,
+                desc.digest
+            );
+            loc = next;
+            part = part.slice((held - offset) as usize..);
+            offset = held;
+            if part.is_empty() {
+                return Ok((loc, offset));
+            }
+        }
+    }
+
+    /// How many bytes an upload session holds, and its location: `GET <location>` answers
+    /// 204 with `Range: 0-<last byte>` (distribution sends `0-0` for an empty session too; it
+    /// is read as empty, and a 416 on the resend sorts out the one-byte case).
+    async fn upload_progress(
+        &self,
+        target: &ImageRef,
+        base: &str,
+        loc: &str,
+    ) -> Result<(u64, String), Error> {
+        let host = target.api_host().to_string();
+        let l = loc.to_string();
+        let resp = self
+            .send(&host, &Self::scopes(target, true), true, &|h, _| {
+                h.get(l.clone())
+            })
+            .await?;
+        if !resp.status().is_success() {
+            return Err(error_from(resp, &host, &Method::GET, loc).await);
+        }
+        let held = resp
+            .headers()
+            .get(header::RANGE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_upload_range)
+            .ok_or_else(|| Error::Invalid {
+                what: format!("upload status from {host}"),
+                reason: "no usable Range header".into(),
+            })?;
+        let next = resp
+            .headers()
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(|n| absolute(base, n))
+            .unwrap_or_else(|| loc.to_string());
+        Ok((held, next))
+    }
+}
+
+/// Bytes held according to an upload session's `Range: 0-<last>` (or `bytes=0-<last>`).
+fn parse_upload_range(v: &str) -> Option<u64> {
+    let v = v.trim();
+    let v = v.strip_prefix("bytes=").unwrap_or(v);
+    let (start, last) = v.split_once('-')?;
+    if start.trim() != "0" {
+        return None;
+    }
+    let last: u64 = last.trim().parse().ok()?;
+    Some(if last == 0 { 0 } else { last + 1 })
 }
 
 fn absolute(base: &str, loc: &str) -> String {
@@ -1419,6 +1542,15 @@ mod tests {
         for h in ["ghcr.io", "10.0.0.1:5000", "registry.local:5000"] {
             assert!(!is_loopback(h), "{h}");
         }
+    }
+
+    #[test]
+    fn upload_ranges() {
+        assert_eq!(parse_upload_range("0-65535"), Some(65536));
+        assert_eq!(parse_upload_range("bytes=0-9"), Some(10));
+        assert_eq!(parse_upload_range("0-0"), Some(0));
+        assert_eq!(parse_upload_range("5-9"), None);
+        assert_eq!(parse_upload_range("junk"), None);
     }
 
     #[test]

@@ -254,6 +254,20 @@ impl Inputs {
         }
     }
 
+    /// A size in bytes (`500M`, `2G`, `16MiB`, or bytes); see [`crate::size`].
+    pub fn size(&self, name: &str) -> Result<Option<u64>, InputError> {
+        match self.string(name) {
+            None => Ok(None),
+            Some(v) => crate::size::parse_size(&v).map(Some).ok_or_else(|| {
+                InputError::invalid(
+                    name,
+                    &v,
+                    "not a size; use e.g. 500M, 2G, 16MiB or a number of bytes",
+                )
+            }),
+        }
+    }
+
     /// A number of any `FromStr` type.
     pub fn number<T: FromStr>(&self, name: &str) -> Result<Option<T>, InputError> {
         match self.string(name) {

@@ -28,6 +28,7 @@ pub mod metadata;
 pub mod outputs;
 pub mod ownership;
 pub mod secret;
+pub mod size;
 pub mod step;
 pub mod summary;
 

@@ -286,21 +286,6 @@ pub(crate) fn validate_deploy_path(name: &str, p: &str) -> Result<String, InputE
     Ok(stripped.to_string())
 }
 
-/// Parses a size (`500M`, `2G`, `1024`).
-pub(crate) fn parse_size(text: &str) -> Option<u64> {
-    let t = text.trim().to_ascii_uppercase();
-    let t = t.trim_end_matches("IB").trim_end_matches('B');
-    let (num, mult) = match t.chars().last()? {
-        'K' => (&t[..t.len() - 1], 1u64 << 10),
-        'M' => (&t[..t.len() - 1], 1 << 20),
-        'G' => (&t[..t.len() - 1], 1 << 30),
-        'T' => (&t[..t.len() - 1], 1 << 40),
-        _ => (t, 1),
-    };
-    let n: f64 = num.trim().parse().ok()?;
-    (n.is_finite() && n >= 0.0).then_some((n * mult as f64) as u64)
-}
-
 #[derive(serde::Deserialize)]
 #[serde(untagged)]
 enum FileHost {
@@ -703,16 +688,7 @@ impl Config {
                 "must be at least 1",
             ));
         }
-        let min_free = match i.string("min-free-space") {
-            None => None,
-            Some(s) => Some(parse_size(&s).ok_or_else(|| {
-                InputError::invalid(
-                    "min-free-space",
-                    &s,
-                    "expected a size such as 500M, 2G or a number of bytes",
-                )
-            })?),
-        };
+        let min_free = i.size("min-free-space")?;
         let dur = |n: &str, d: u64| -> Result<Duration, InputError> {
             Ok(i.duration(n)?.unwrap_or(Duration::from_secs(d)))
         };
@@ -810,14 +786,6 @@ mod tests {
             validate_deploy_path("deploy-path", "/srv/app").unwrap(),
             "/srv/app"
         );
-    }
-
-    #[test]
-    fn sizes() {
-        assert_eq!(parse_size("2G"), Some(2 << 30));
-        assert_eq!(parse_size("500MiB"), Some(500 << 20));
-        assert_eq!(parse_size("1024"), Some(1024));
-        assert_eq!(parse_size("lots"), None);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! A fault-injecting HTTP proxy for registry tests: it forwards to an upstream registry and, for
 //! requests matching a rule, answers 429 with `Retry-After`, a 5xx, a 202 instead of a mount, cuts a
-//! blob download mid-body, or delays the first byte. It records every request it saw.
+//! blob download mid-body, cuts an upload mid-body, loses the registry's answer after forwarding,
+//! or delays the first byte. It records every request it saw.
 //!
 //! Test-only code, loopback only. It must not alter requests it has no rule for (apart from the
 //! `Host` header, so the registry's `Location` URLs point back at the proxy).
@@ -30,6 +31,12 @@ pub enum Fault {
     DropAfter(usize),
     /// Forward, but wait this long before answering.
     SlowFirstByte(Duration),
+    /// Forward the whole request, then drop the registry's answer and send this status instead
+    /// (a gateway that timed out after the registry had taken the request).
+    ForwardThenStatus(u16),
+    /// Forward only the first this-many bytes of the request body, then abort the upstream
+    /// request and answer 502 (a connection lost mid-upload).
+    TruncateRequest(usize),
     /// Answer with this status, content type and body, not forwarding (a registry's refusal,
     /// an oversized document).
     Reply {
@@ -53,6 +60,8 @@ pub struct Rule {
     pub fault: Fault,
     /// How many matching requests to hit (then the rule is spent).
     pub times: usize,
+    /// Matching requests to let through untouched before the first hit.
+    pub skip: usize,
 }
 
 impl Rule {
@@ -63,7 +72,14 @@ impl Rule {
             path: path.into(),
             fault,
             times,
+            skip: 0,
         }
+    }
+
+    /// Lets the first `n` matching requests through before the rule hits.
+    pub fn after(mut self, n: usize) -> Self {
+        self.skip = n;
+        self
     }
 }
 
@@ -153,6 +169,10 @@ fn take_fault(st: &ProxyState, method: &str, path: &str) -> Option<Fault> {
     let r = rules.iter_mut().find(|r| {
         r.times > 0 && (r.method == "*" || r.method == method) && path.contains(&r.path)
     })?;
+    if r.skip > 0 {
+        r.skip -= 1;
+        return None;
+    }
     r.times -= 1;
     Some(r.fault.clone())
 }
@@ -214,6 +234,39 @@ async fn handle(State(st): State<Arc<ProxyState>>, req: Request) -> Response {
             out = out.header(k, v);
         }
     }
+    if let Some(Fault::TruncateRequest(n)) = &fault {
+        let n = *n;
+        let mut sent = 0usize;
+        let cut = body.into_data_stream().map(move |c| {
+            let c = c.map_err(std::io::Error::other)?;
+            if sent + c.len() > n {
+                let keep = n - sent;
+                sent = n;
+                if keep == 0 {
+                    return Err(std::io::Error::other("injected: request cut"));
+                }
+                return Ok(c.slice(..keep));
+            }
+            sent += c.len();
+            Ok(c)
+        });
+        // Send the kept bytes, then fail the body: the upstream sees the connection end early.
+        let cut = cut.chain(futures::stream::once(async {
+            Err::<bytes::Bytes, _>(std::io::Error::other("injected: request cut"))
+        }));
+        let res = out.body(reqwest::Body::wrap_stream(cut)).send().await;
+        log(format!(
+            "{method} {pq} -> 502 [truncated after {n} bytes; upstream: {}]",
+            match res {
+                Ok(r) => r.status().to_string(),
+                Err(_) => "aborted".into(),
+            }
+        ));
+        return Response::builder()
+            .status(502)
+            .body(Body::empty())
+            .expect("response");
+    }
     out = out.body(reqwest::Body::wrap_stream(body.into_data_stream()));
     let resp = match out.send().await {
         Ok(r) => r,
@@ -226,6 +279,16 @@ async fn handle(State(st): State<Arc<ProxyState>>, req: Request) -> Response {
         }
     };
     let status = resp.status().as_u16();
+    if let Some(Fault::ForwardThenStatus(code)) = &fault {
+        let _ = resp.bytes().await;
+        log(format!(
+            "{method} {pq} -> {code} [upstream answered {status}, dropped]"
+        ));
+        return Response::builder()
+            .status(*code)
+            .body(Body::empty())
+            .expect("response");
+    }
     log(format!(
         "{method} {pq} -> {status}{}",
         if fault.is_some() { " [fault]" } else { "" }
