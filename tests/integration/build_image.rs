@@ -323,6 +323,40 @@ fn assemble_two_platforms_is_reproducible_mounts_base_and_records_it() {
         Some(3),
         "base + 2 layers"
     );
+
+    // Promoting the index copies both platforms side by side; the layers they share (the base,
+    // config/app.toml) are mounted once each, never twice at the same time (distribution can
+    // lose one of two concurrent mounts of a blob and refuse the manifest).
+    let mut distinct = std::collections::BTreeSet::new();
+    for child in idx["manifests"].as_array().expect("children") {
+        let d = child["digest"].as_str().expect("digest");
+        let raw = reg
+            .skopeo_inspect(&format!("{}/acme/app@{d}", reg.host), true)
+            .expect("child");
+        let m: serde_json::Value = serde_json::from_str(&raw).expect("json");
+        distinct.insert(m["config"]["digest"].as_str().expect("config").to_string());
+        for l in m["layers"].as_array().expect("layers") {
+            distinct.insert(l["digest"].as_str().expect("layer").to_string());
+        }
+    }
+    assert!(
+        distinct.len() < 8,
+        "the platforms share layers: {distinct:?}"
+    );
+    for i in 0..3 {
+        let mut ctx = TestContext::new();
+        ctx.input("source", &format!("{}/acme/app:1.0.0", reg.host))
+            .input("targets", &format!("{}/acme/prod{i}:1.0.0", reg.host));
+        let p = ctx.run("build-image");
+        p.assert_success();
+        assert_eq!(p.output("digest"), Some(digest.as_str()));
+        let t = report(&p)["targets"][0].clone();
+        assert_eq!(
+            t["mounted_blobs"].as_u64(),
+            Some(distinct.len() as u64),
+            "each distinct blob mounted once: {t}"
+        );
+    }
 }
 
 #[test]

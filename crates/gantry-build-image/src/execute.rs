@@ -75,18 +75,23 @@ pub(crate) async fn describe(
 ) -> Result<Vec<PlatformRow>, gantry_oci::Error> {
     let mut rows = Vec::new();
     if root.is_index() {
-        for child in root.view()?.manifests {
-            let m = fetch(client, repo, &child.digest).await?;
-            let size = m
-                .blobs()
-                .map(|b| b.iter().map(|d| d.size).sum())
-                .unwrap_or(0);
-            rows.push(PlatformRow {
-                platform: child.platform.map_or("-".into(), |p| p.to_string()),
-                digest: child.digest,
-                size,
-            });
-        }
+        // Side by side, in the index's order.
+        rows = futures::stream::iter(root.view()?.manifests)
+            .map(|child| async move {
+                let m = fetch(client, repo, &child.digest).await?;
+                let size = m
+                    .blobs()
+                    .map(|b| b.iter().map(|d| d.size).sum())
+                    .unwrap_or(0);
+                Ok::<_, gantry_oci::Error>(PlatformRow {
+                    platform: child.platform.map_or("-".into(), |p| p.to_string()),
+                    digest: child.digest,
+                    size,
+                })
+            })
+            .buffered(client.config().concurrency.max(1))
+            .try_collect()
+            .await?;
     } else {
         let v = root.view()?;
         let platform = match &v.config {
@@ -689,9 +694,12 @@ pub(crate) async fn push_prepared(
         for (src, m) in &prep.copies {
             copy::copy_tree(client, src, &t.repo, m).await?;
         }
-        for m in &prep.manifests {
-            client.put_manifest(&t.repo, &m.digest, m).await?;
-        }
+        // The platforms' manifests side by side (their blobs are all there now), then the index.
+        futures::stream::iter(&prep.manifests)
+            .map(|m| client.put_manifest(&t.repo, &m.digest, m))
+            .buffer_unordered(client.config().concurrency.max(1))
+            .try_collect::<Vec<_>>()
+            .await?;
         client.put_manifest(&t.repo, &root.digest, root).await?;
         for tag in &t.tags {
             client.put_manifest(&t.repo, tag, root).await?;

@@ -29,31 +29,60 @@ pub async fn fetch(client: &Client, r: &ImageRef, reference: &str) -> Result<Raw
 }
 
 /// Copies the manifest tree rooted at `root` (read from `src`) into `dst`'s repository, by digest
-/// only. Blobs are copied in parallel (the client's `concurrency`).
+/// only. The children of an index are fetched side by side, every distinct blob of every
+/// platform is made present once (in parallel, the client's `concurrency`), then the image
+/// manifests are PUT, then the index: on a real registry each step costs round trips, and a
+/// 2-platform buildx index has four children. A blob shared by two platforms is sent or mounted
+/// once: concurrent mounts of the same blob into one repository race in distribution (one of
+/// them can read a half-written link and the manifest PUT then fails with "blob unknown").
 pub async fn copy_tree(
     client: &Client,
     src: &ImageRef,
     dst: &ImageRef,
     root: &RawManifest,
 ) -> Result<(), Error> {
-    if root.is_index() {
+    let width = client.config().concurrency.max(1);
+    let children: Vec<RawManifest> = if root.is_index() {
         let view = root.view()?;
-        for child in &view.manifests {
-            let m = fetch(client, src, &child.digest).await?;
-            Box::pin(copy_tree(client, src, dst, &m)).await?;
-        }
+        futures::stream::iter(&view.manifests)
+            .map(|child| fetch(client, src, &child.digest))
+            .buffered(width)
+            .try_collect()
+            .await?
     } else {
-        // A manifest already in the target means every blob is there too: skip them all
-        // (one request instead of a mount or a stream per blob, and an exact report).
-        if !src.same_repository(dst)
-            && client
-                .head_manifest(dst, &root.digest)
-                .await?
-                .is_some_and(|d| d.digest == root.digest)
-        {
+        vec![root.clone()]
+    };
+    let (nested, images): (Vec<RawManifest>, Vec<RawManifest>) =
+        children.into_iter().partition(RawManifest::is_index);
+    for index in &nested {
+        // Indexes inside an index are rare (nested multi-platform sets): walk them one by one.
+        Box::pin(copy_tree(client, src, dst, index)).await?;
+    }
+    // An image manifest already in the target means every blob is there too: skip them all
+    // (one request instead of a mount or a stream per blob, and an exact report).
+    let present: Vec<bool> = futures::stream::iter(&images)
+        .map(|m| async move {
+            if src.same_repository(dst) {
+                return Ok(false);
+            }
+            Ok::<_, Error>(
+                client
+                    .head_manifest(dst, &m.digest)
+                    .await?
+                    .is_some_and(|d| d.digest == m.digest),
+            )
+        })
+        .buffered(width)
+        .try_collect()
+        .await?;
+    let stats = client.stats();
+    let mut seen = std::collections::HashSet::new();
+    let mut blobs = Vec::new();
+    let mut to_put = Vec::new();
+    for (m, present) in images.iter().zip(present) {
+        if present {
             // The registry only accepted this manifest with all its blobs present.
-            let stats = client.stats();
-            for b in root.blobs()? {
+            for b in m.blobs()? {
                 stats
                     .skipped_blobs
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -61,20 +90,32 @@ pub async fn copy_tree(
                     .skipped_bytes
                     .fetch_add(b.size, std::sync::atomic::Ordering::Relaxed);
             }
-            return Ok(());
+            continue;
         }
-        let blobs = root.blobs()?;
-        let source = BlobSource::Remote(src.clone());
-        futures::stream::iter(blobs)
-            .map(|d| {
-                let source = source.clone();
-                async move { client.put_blob(dst, &d, &source).await }
-            })
-            .buffer_unordered(client.config().concurrency.max(1))
-            .try_collect::<Vec<_>>()
-            .await?;
+        blobs.extend(
+            m.blobs()?
+                .into_iter()
+                .filter(|b| seen.insert(b.digest.clone())),
+        );
+        to_put.push(m);
     }
-    client.put_manifest(dst, &root.digest, root).await?;
+    let source = BlobSource::Remote(src.clone());
+    futures::stream::iter(blobs)
+        .map(|d| {
+            let source = source.clone();
+            async move { client.put_blob(dst, &d, &source).await }
+        })
+        .buffer_unordered(width)
+        .try_collect::<Vec<_>>()
+        .await?;
+    futures::stream::iter(to_put)
+        .map(|m| client.put_manifest(dst, &m.digest, m))
+        .buffer_unordered(width)
+        .try_collect::<Vec<_>>()
+        .await?;
+    if root.is_index() {
+        client.put_manifest(dst, &root.digest, root).await?;
+    }
     Ok(())
 }
 
