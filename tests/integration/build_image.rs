@@ -1327,3 +1327,66 @@ fn verify_complete(reg: &Registry, repo_tag: &str, digest: &str) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn tls_registries_are_trusted_through_the_system_store_or_registry_ca_only() {
+    let Some(plain) = start(RegistryKind::Plain) else {
+        return;
+    };
+    let Some(tls) = start(RegistryKind::BasicTls) else {
+        return;
+    };
+    let ca = tls.ca_file.as_ref().expect("ca").display().to_string();
+    let digest = plain.seed_image(
+        &format!("{}/dev/api:1", plain.host),
+        &["linux/amd64"],
+        &[20_000],
+    );
+    let promote = |repo: &str, extra: &dyn Fn(&mut TestContext)| {
+        let mut ctx = TestContext::new();
+        ctx.input("source", &format!("{}/dev/api:1", plain.host))
+            .input("targets", &format!("{}/{repo}:1", tls.host))
+            .input("registry-auth", &format!("{}={USER}:{PASSWORD}", tls.host));
+        extra(&mut ctx);
+        ctx.run("build-image")
+    };
+    // A CA nobody told us to trust: refused, named, nothing pushed.
+    let r = promote("untrusted/api", &|_| {});
+    assert_eq!(r.status, 1, "{}", r.stdout);
+    let errors = r.error_lines().join("\n");
+    assert!(
+        errors.contains(&tls.host)
+            && errors.contains("invalid peer certificate")
+            && errors.contains("registry-ca"),
+        "{errors}"
+    );
+    assert!(
+        tls.skopeo_inspect(&format!("{}/untrusted/api:1", tls.host), true)
+            .is_err(),
+        "nothing pushed to an untrusted registry"
+    );
+    // The system store, as `SSL_CERT_FILE` points it (read at the first handshake).
+    let r = promote("system/api", &|c| {
+        c.env("SSL_CERT_FILE", &ca);
+    });
+    r.assert_success();
+    assert_eq!(r.output("digest"), Some(digest.as_str()));
+    // `registry-ca`.
+    let r = promote("ca/api", &|c| {
+        c.input("registry-ca", &ca);
+    });
+    r.assert_success();
+    // A `registry-ca` file that holds no certificate is an input error before any request.
+    let ws = TestContext::new();
+    let bogus = ws.root().join("bogus.pem");
+    std::fs::write(&bogus, "not a certificate\n").expect("write");
+    let r = promote("bogus/api", &|c| {
+        c.input("registry-ca", &bogus.display().to_string());
+    });
+    assert_eq!(r.status, 1, "{}", r.stdout);
+    assert!(
+        r.error_lines().join("\n").contains("certificate"),
+        "{}",
+        r.stdout
+    );
+}

@@ -369,17 +369,8 @@ impl Client {
             .user_agent(cfg.user_agent.clone())
             .connect_timeout(cfg.connect_timeout)
             .pool_max_idle_per_host(32);
-        let mut certs = Vec::new();
-        for pem in &cfg.ca_pem {
-            let list = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| Error::Invalid {
-                what: "CA certificate".into(),
-                reason: e.to_string(),
-            })?;
-            certs.extend(list);
-        }
-        if !certs.is_empty() {
-            b = b.tls_certs_merge(certs);
-        }
+        // Trust the platform's roots (read at the first HTTPS handshake) and `registry-ca`.
+        b = b.tls_backend_preconfigured(crate::tls::client_config(&cfg.ca_pem)?);
         let http = b.build().map_err(|e| Error::Invalid {
             what: "HTTP client".into(),
             reason: flatten_error(&e),
@@ -503,7 +494,11 @@ impl Client {
         Err(Error::Transport {
             registry: host.to_string(),
             path: "/v2/".into(),
-            message: if self.plain_http_allowed(host) {
+            message: if last.contains("invalid peer certificate") {
+                format!(
+                    "{last} (a registry with a private CA: give its certificate in `registry-ca`)"
+                )
+            } else if self.plain_http_allowed(host) {
                 last
             } else {
                 format!(

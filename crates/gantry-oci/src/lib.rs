@@ -20,6 +20,7 @@ pub mod layer;
 pub mod manifest;
 pub mod pgzip;
 pub mod reference;
+mod tls;
 
 pub use auth::Credentials;
 pub use client::{BlobOutcome, BlobSource, Client, ClientConfig, Stats, StatsSnapshot};
