@@ -946,11 +946,16 @@ fn bench_ssh_release_vs_per_command_ssh() {
             .expect("proxy")
         })
         .collect();
-    // 20 MiB of incompressible data in a tar.gz
+    // 20 MiB of incompressible data in a tar.gz (GANTRY_BENCH_MIB to change the size: with a small
+    // artifact the simulated hosts' own CPU work, which shares this machine's cores, drops out).
+    let mib: usize = std::env::var("GANTRY_BENCH_MIB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
     let dir = lab.tmp.path().join("bench-art");
     std::fs::create_dir_all(&dir).unwrap();
     let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
-    let data: Vec<u8> = (0..20 << 20)
+    let data: Vec<u8> = (0..mib << 20)
         .map(|_| {
             seed ^= seed << 13;
             seed ^= seed >> 7;
@@ -1009,6 +1014,11 @@ fn bench_ssh_release_vs_per_command_ssh() {
             .input("restart-command", "true")
             .input("health-check", "true")
             .input("max-parallel", &n.to_string());
+        // GANTRY_BENCH_KEX=curve25519-sha256: what the post-quantum key exchange costs (both ends
+        // of every handshake run on this machine's cores).
+        if let Ok(kex) = std::env::var("GANTRY_BENCH_KEX") {
+            c.input("ssh-config", &format!("KexAlgorithms {kex}"));
+        }
         let t = Instant::now();
         let res = c.run("ssh-release");
         let ours = t.elapsed();
