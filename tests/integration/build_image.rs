@@ -418,6 +418,46 @@ fn merge_combines_matrix_digests_into_one_index() {
             .collect();
         assert_eq!(plats, ["amd64", "arm64"]);
     }
+    // Platforms built by separate jobs share layers (static files, a common base): merged into
+    // another repository side by side, each shared blob is mounted once.
+    let mut refs = Vec::new();
+    for arch in ["amd64", "arm64"] {
+        let mut ctx = TestContext::new();
+        let ws = ctx.workspace();
+        write(
+            &ws,
+            "static/index.html",
+            "<h1>same on every platform</h1>\n",
+        );
+        write(
+            &ws,
+            &format!("bin/{arch}/server"),
+            &format!("#!/bin/sh\necho {arch}\n"),
+        );
+        ctx.input("mode", "assemble")
+            .input("platforms", &format!("linux/{arch}"))
+            .input("layers", &format!("static:/srv/static\nbin/{arch}:/app"))
+            .input("tags", &format!("{}/jobs/app-{arch}:1", reg.host))
+            .input("push", "true");
+        let r = ctx.run("build-image");
+        r.assert_success();
+        refs.push(format!(
+            "{}/jobs/app-{arch}@{}",
+            reg.host,
+            r.output("digest").expect("digest")
+        ));
+    }
+    for i in 0..3 {
+        let mut ctx = TestContext::new();
+        ctx.input("digests", &refs.join("\n"))
+            .input("tags", &format!("{}/release{i}/app:1", reg.host));
+        let r = ctx.run("build-image");
+        r.assert_success();
+        let t = report(&r)["targets"][0].clone();
+        // two configs, two app layers, one static layer shared by both
+        assert_eq!(t["mounted_blobs"], 5, "each blob mounted once: {t}");
+    }
+
     // Same platform twice is refused.
     let amd2 = reg.seed_image(&repo, &["linux/amd64"], &[5_000]);
     let mut ctx = TestContext::new();

@@ -405,10 +405,16 @@ async fn merge(step: &mut Step, cfg: &Config, client: &Client) -> Result<(), Err
     let targets = cfg.targets.clone();
     let digest = index.digest.clone();
     report.targets = each_target(step, client, &targets, &digest, async |t: &Target| {
-        for (r, d) in &unique {
-            let m = fetch(client, r, &d.digest).await?;
-            copy::copy_tree(client, r, &t.repo, &m).await?;
-        }
+        // The platforms side by side; a blob two of them share is made present once (the client
+        // serialises identical blob requests).
+        futures::stream::iter(&unique)
+            .map(|(r, d)| async move {
+                let m = fetch(client, r, &d.digest).await?;
+                copy::copy_tree(client, r, &t.repo, &m).await
+            })
+            .buffer_unordered(client.config().concurrency.max(1))
+            .try_collect::<Vec<_>>()
+            .await?;
         client.put_manifest(&t.repo, &index.digest, &index).await?;
         for tag in &t.tags {
             client.put_manifest(&t.repo, tag, &index).await?;
@@ -691,9 +697,11 @@ pub(crate) async fn push_prepared(
             .buffer_unordered(client.config().concurrency.max(1))
             .try_collect::<Vec<_>>()
             .await?;
-        for (src, m) in &prep.copies {
-            copy::copy_tree(client, src, &t.repo, m).await?;
-        }
+        futures::stream::iter(&prep.copies)
+            .map(|(src, m)| copy::copy_tree(client, src, &t.repo, m))
+            .buffer_unordered(client.config().concurrency.max(1))
+            .try_collect::<Vec<_>>()
+            .await?;
         // The platforms' manifests side by side (their blobs are all there now), then the index.
         futures::stream::iter(&prep.manifests)
             .map(|m| client.put_manifest(&t.repo, &m.digest, m))

@@ -173,6 +173,10 @@ struct Inner {
     cfg: ClientConfig,
     creds: Credentials,
     hosts: Mutex<HashMap<String, Arc<OnceCell<Arc<HostState>>>>>,
+    /// One entry per (target repository, digest) this client made present, so the same blob is
+    /// never sent or mounted twice at once (distribution can lose one of two concurrent mounts of
+    /// a blob into a repository) and a second request for it costs nothing.
+    blobs: Mutex<HashMap<String, Arc<Mutex<Option<BlobOutcome>>>>>,
     stats: Arc<Stats>,
 }
 
@@ -381,6 +385,7 @@ impl Client {
                 cfg,
                 creds,
                 hosts: Mutex::new(HashMap::new()),
+                blobs: Mutex::new(HashMap::new()),
                 stats: Arc::new(Stats::default()),
             }),
         })
@@ -1098,7 +1103,34 @@ impl Client {
     /// Makes `desc` present in `target`: HEAD, then mount (when `source` is on the same
     /// registry), then upload (monolithic; chunked when refused), retrying transient failures
     /// with a fresh session each time and cancelling abandoned sessions.
+    ///
+    /// Concurrent calls for the same blob and target repository wait for the first; later calls
+    /// return its outcome without a request (and without counting the blob again).
     pub async fn put_blob(
+        &self,
+        target: &ImageRef,
+        desc: &Descriptor,
+        source: &BlobSource,
+    ) -> Result<BlobOutcome, Error> {
+        let key = format!("{}/{}@{}", target.registry, target.repository, desc.digest);
+        let slot = self
+            .inner
+            .blobs
+            .lock()
+            .await
+            .entry(key)
+            .or_default()
+            .clone();
+        let mut done = slot.lock().await;
+        if let Some(outcome) = *done {
+            return Ok(outcome);
+        }
+        let outcome = self.put_blob_once(target, desc, source).await?;
+        *done = Some(outcome);
+        Ok(outcome)
+    }
+
+    async fn put_blob_once(
         &self,
         target: &ImageRef,
         desc: &Descriptor,
