@@ -1226,6 +1226,13 @@ impl Client {
                     let transient = e.is_transient()
                         || matches!(&e, Error::Io { .. } | Error::DigestMismatch { .. });
                     if transient && attempt < self.inner.cfg.retries {
+                        if !chunked && matches!(&e, Error::Transport { .. }) {
+                            // The connection broke during one big PUT: a proxy that refuses the
+                            // size answers 413 early and closes (the answer is often lost), or the
+                            // link is flaky. Retry in chunks, which resume where the registry
+                            // stopped.
+                            chunked = true;
+                        }
                         attempt += 1;
                         stats.retries.fetch_add(1, Ordering::Relaxed);
                         let d = self.backoff(attempt);
