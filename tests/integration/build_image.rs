@@ -893,6 +893,55 @@ fn build_failure_reports_the_last_buildx_error_line() {
     );
 }
 
+#[test]
+fn call_check_evaluates_the_build_and_produces_nothing() {
+    let mut ctx = TestContext::new();
+    let (path, log) = fake_docker(&ctx);
+    ctx.env("PATH", &path)
+        .env("FAKE_DOCKER_LOG", &log.display().to_string())
+        .input("call", "check")
+        .input("tags", "ghcr.io/acme/api:1");
+    let r = ctx.run("build-image");
+    r.assert_success();
+    let build = argv_of(&log)
+        .into_iter()
+        .find(|a| a.get(1).map(String::as_str) == Some("build"))
+        .expect("a buildx build");
+    let joined = build.join(" ");
+    assert!(joined.contains("--call check"), "{joined}");
+    assert_eq!(r.output("digest"), None, "nothing was built: {}", r.stdout);
+    // buildx reports failed checks through its exit status.
+    let mut ctx = TestContext::new();
+    let (path, log) = fake_docker(&ctx);
+    ctx.env("PATH", &path)
+        .env("FAKE_DOCKER_LOG", &log.display().to_string())
+        .env("FAKE_DOCKER_FAIL", "1")
+        .input("call", "check");
+    ctx.run("build-image").assert_exit(1);
+    // The classic builder has no checks: said so, and nothing is built.
+    let mut ctx = TestContext::new();
+    let (path, log) = fake_docker(&ctx);
+    ctx.env("PATH", &path)
+        .env("FAKE_DOCKER_LOG", &log.display().to_string())
+        .env("FAKE_DOCKER_NO_BUILDX", "1")
+        .input("call", "check");
+    let r = ctx.run("build-image");
+    r.assert_exit(1);
+    assert!(
+        r.error_lines()
+            .join("\n")
+            .contains("`call: check` needs `docker buildx`"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        !argv_of(&log)
+            .iter()
+            .any(|a| a.first().map(String::as_str) == Some("build")),
+        "no classic build ran"
+    );
+}
+
 /// Makes `gantry-test/busybox:1` from the busybox-static binary (no pulls).
 fn busybox_base() -> Result<(), String> {
     let ok = std::process::Command::new("docker")

@@ -52,6 +52,9 @@ pub(crate) fn buildx_argv(
     if let Some(x) = &b.builder {
         flag("builder", x);
     }
+    if let Some(x) = &b.call {
+        flag("call", x);
+    }
     for x in &b.cache_from {
         flag("cache-from", x);
     }
@@ -243,6 +246,12 @@ pub(crate) async fn build(step: &mut Step, cfg: &Config, client: &Client) -> Res
                 .join(",")
         )));
     }
+    if cfg.build.evaluate_only() {
+        return Err(Error::Environment(format!(
+            "`call: {}` needs `docker buildx`, which is not available here (the classic builder has no build checks)",
+            cfg.build.call.as_deref().unwrap_or_default()
+        )));
+    }
     build_classic(step, cfg, &exec, client, work.path()).await
 }
 
@@ -288,6 +297,15 @@ async fn build_buildx(
                 source: Box::new(other),
             },
         });
+    }
+    if cfg.build.evaluate_only() {
+        // `--call check` and friends print their result and produce no image: no digest, no
+        // registry read-back (buildx's exit status already said whether the checks passed).
+        step.console.info(&format!(
+            "`call: {}` evaluated the build; no image was produced",
+            cfg.build.call.as_deref().unwrap_or_default()
+        ));
+        return Ok(());
     }
     let metadata: serde_json::Value = std::fs::read(&meta)
         .ok()

@@ -191,6 +191,18 @@ pub struct BuildConfig {
     pub ulimit: Vec<String>,
     /// `--cgroup-parent`.
     pub cgroup_parent: Option<String>,
+    /// `--call` (`check`, `outline`, `targets`; `build` is the default).
+    pub call: Option<String>,
+}
+
+impl BuildConfig {
+    /// Whether the build is only evaluated (`call: check` and friends): nothing is produced.
+    pub fn evaluate_only(&self) -> bool {
+        self.call.as_deref().is_some_and(|c| {
+            let method = c.split(',').next().unwrap_or("").trim();
+            !method.is_empty() && method != "build"
+        })
+    }
 }
 
 /// Everything the run needs.
@@ -625,6 +637,7 @@ impl Config {
             shm_size: opt(step, "shm-size"),
             ulimit: i.list("ulimit"),
             cgroup_parent: opt(step, "cgroup-parent"),
+            call: opt(step, "call"),
         };
 
         // registries

@@ -56,6 +56,7 @@ pub static INPUTS: &[InputSpec] = &[
     InputSpec::new("shm-size", STR, "Size of /dev/shm for RUN (`2g`)."),
     InputSpec::new("ulimit", LIST, "Ulimit options (`nofile=1024:1024`)."),
     InputSpec::new("cgroup-parent", STR, "Optional parent cgroup for the build container."),
+    InputSpec::new("call", STR, "Build mode: what buildx evaluates (`build`, `check`, `outline`, `targets`); `check` runs the Dockerfile's build checks without building and fails on a warning. Needs docker buildx."),
     // assemble
     InputSpec::new("base", STR, "Base image for assemble mode: a reference (`gcr.io/distroless/static:nonroot`, pinned by digest is best) or `scratch`.").default("scratch"),
     InputSpec::new("layers", LIST, "Layers for assemble mode, `local-path:/path/in/image` per line (one layer per line). `{os}`, `{arch}`, `{variant}` and `{platform}` in the local path pick per-platform files (`./dist/{arch}:/app`)."),
