@@ -883,6 +883,27 @@ fn disk_check_refuses_before_upload() {
     r.assert_exit(1);
     assert!(r.stdout.contains("not enough free space"), "{}", r.stdout);
     assert!(!mnt.join("app/releases").exists(), "something was written");
+    // A small artifact fits, but not the free space the operator asked for.
+    let small = lab.artifact("1.0.1", false);
+    let r = run_with(&lab, |c| {
+        c.input("artifact", small.to_str().unwrap())
+            .input("deploy-path", &format!("{}/small/app", lab.rel))
+            .input("min-free-space", "2M");
+    });
+    r.assert_exit(1);
+    assert!(r.stdout.contains("not enough free space"), "{}", r.stdout);
+    assert!(!mnt.join("app/releases").exists(), "something was written");
+    // A size that is not one names the input and the value.
+    let r = run_with(&lab, |c| {
+        c.input("artifact", small.to_str().unwrap())
+            .input("min-free-space", "lots");
+    });
+    r.assert_exit(1);
+    let errors = r.error_lines().join("\n");
+    assert!(
+        errors.contains("min-free-space") && errors.contains("lots"),
+        "{errors}"
+    );
 }
 
 #[test]
@@ -1666,4 +1687,183 @@ fn repeated_rollbacks_walk_back_then_refuse() {
     res.assert_exit(1);
     assert!(res.stdout.contains("r2"), "{}", res.stdout);
     assert_eq!(lab.current(0).as_deref(), Some("r3"));
+}
+
+/// `health-url` is fetched from the host: with curl, and with python3 on a host that has neither
+/// curl nor wget; a failing URL rolls back either way.
+#[test]
+fn health_url_is_fetched_from_the_host_with_curl_or_python() {
+    let Some(mut lab) = Lab::new(1) else { return };
+    let url = format!("http://127.0.0.1:{}/", lab.ports[0]);
+    let deploy = |lab: &Lab, version: &str, broken: bool, id: &str| {
+        let art = lab.artifact(version, broken);
+        run_with(lab, |c| {
+            c.input("artifact", art.to_str().unwrap())
+                .input("release-id", id)
+                .input("health-check", "")
+                .input("health-url", &url)
+                .input("health-timeout", "2s");
+        })
+    };
+    deploy(&lab, "1.0.0", false, "u1").assert_success();
+    assert_eq!(lab.answer(0), "1.0.0");
+    let r = deploy(&lab, "2.0.0", true, "u2");
+    r.assert_exit(1);
+    assert!(
+        r.stdout.contains("health check") && r.stdout.contains("error: 500"),
+        "curl's reason is shown: {}",
+        r.stdout
+    );
+    assert_eq!(lab.current(0).as_deref(), Some("u1"), "rolled back");
+    assert_eq!(lab.answer(0), "1.0.0");
+
+    // A host without curl and wget: every other tool, through a PATH of links.
+    let bin = lab.hosts[0].path(&format!("{}/nocurl-bin", lab.rel));
+    std::fs::create_dir_all(&bin).unwrap();
+    for dir in [
+        "/usr/local/sbin",
+        "/usr/local/bin",
+        "/usr/sbin",
+        "/usr/bin",
+        "/sbin",
+        "/bin",
+    ] {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            continue;
+        };
+        for e in entries.filter_map(Result::ok) {
+            let name = e.file_name();
+            if name == "curl" || name == "wget" || bin.join(&name).exists() {
+                continue;
+            }
+            let _ = std::os::unix::fs::symlink(e.path(), bin.join(&name));
+        }
+    }
+    lab.hosts[0]
+        .add_config(&format!("SetEnv PATH={}", bin.display()))
+        .expect("restart sshd");
+    deploy(&lab, "3.0.0", false, "u3").assert_success();
+    assert_eq!(lab.answer(0), "3.0.0");
+    let r = deploy(&lab, "4.0.0", true, "u4");
+    r.assert_exit(1);
+    assert!(
+        r.stdout.contains("HTTP Error 500"),
+        "python3's reason is shown: {}",
+        r.stdout
+    );
+    assert_eq!(lab.current(0).as_deref(), Some("u3"), "rolled back");
+    assert_eq!(lab.answer(0), "3.0.0");
+}
+
+/// `script` runs in the new release before the switch (`current` still the old one), `post-script`
+/// in `current` after the health check; a failing `script` leaves `current` alone.
+#[test]
+fn script_hooks_run_before_the_switch_and_after_the_health_check() {
+    let Some(lab) = Lab::new(1) else { return };
+    let hook = |lab: &Lab, id: &str, script: &str| {
+        let art = lab.artifact(id, false);
+        run_with(lab, |c| {
+            c.input("artifact", art.to_str().unwrap())
+                .input("release-id", id)
+                .input(
+                    "script",
+                    &format!(
+                        "echo \"$RELEASE_ID saw $(basename \"$(readlink \"$DEPLOY_PATH/current\" || echo none)\") in $(pwd -P)\" > hook.out\n{script}"
+                    ),
+                )
+                .input(
+                    "post-script",
+                    "echo \"$RELEASE_ID post in $(pwd -P)\" >> \"$DEPLOY_PATH/shared/post.log\"",
+                );
+        })
+    };
+    let base = lab.base(0);
+    hook(&lab, "h1", "true").assert_success();
+    hook(&lab, "h2", "true").assert_success();
+    let seen = std::fs::read_to_string(base.join("releases/h2/hook.out")).unwrap();
+    let real = std::fs::canonicalize(base.join("releases/h2")).unwrap();
+    assert_eq!(
+        seen.trim(),
+        format!("h2 saw h1 in {}", real.display()),
+        "the hook ran in the new release while current was still h1"
+    );
+    let post = std::fs::read_to_string(base.join("shared/post.log")).unwrap();
+    assert_eq!(
+        post,
+        format!(
+            "h1 post in {}\nh2 post in {}\n",
+            std::fs::canonicalize(base.join("releases/h1"))
+                .unwrap()
+                .display(),
+            real.display()
+        )
+    );
+    // A failing hook: nothing switches, the release is marked failed, no post hook.
+    let r = hook(&lab, "h3", "echo migration failed >&2; exit 3");
+    r.assert_exit(1);
+    assert!(r.stdout.contains("migration failed"), "{}", r.stdout);
+    assert_eq!(lab.current(0).as_deref(), Some("h2"));
+    assert!(!base.join("releases/h3/.complete").exists());
+    assert_eq!(
+        std::fs::read_to_string(base.join("shared/post.log"))
+            .unwrap()
+            .lines()
+            .count(),
+        2
+    );
+}
+
+/// A held lock: `lock-timeout` bounds the wait, the error names the holder, and a deploy that is
+/// still waiting when the lock goes away proceeds.
+#[test]
+fn lock_timeout_bounds_the_wait_and_a_freed_lock_lets_the_waiter_in() {
+    let Some(lab) = Lab::new(1) else { return };
+    let deploy = |lab: &Lab, id: &str, wait: &str| {
+        let art = lab.artifact(id, false);
+        run_with(lab, |c| {
+            c.input("artifact", art.to_str().unwrap())
+                .input("release-id", id)
+                .input("lock-timeout", wait);
+        })
+    };
+    deploy(&lab, "l1", "5s").assert_success();
+    let lock = lab.base(0).join(".gantry/lock");
+    std::fs::create_dir(&lock).unwrap();
+    std::fs::write(lock.join("owner"), "run 999 by alice (deploy of l0)\n").unwrap();
+    let user = &lab.hosts[0].user;
+    let _ = std::process::Command::new("chown")
+        .args(["-R", &format!("{user}:{user}")])
+        .arg(&lock)
+        .status();
+    let t = std::time::Instant::now();
+    let r = deploy(&lab, "l2", "2s");
+    r.assert_exit(1);
+    let waited = t.elapsed();
+    assert!(
+        r.error_lines().join("\n").contains("alice"),
+        "the holder is named: {}",
+        r.stdout
+    );
+    assert!(
+        waited >= Duration::from_secs(2) && waited < Duration::from_secs(15),
+        "waited {waited:?}"
+    );
+    assert_eq!(lab.current(0).as_deref(), Some("l1"));
+    assert!(
+        lock.join("owner").exists(),
+        "someone else's lock is left alone"
+    );
+
+    // The holder finishes while we wait: we go ahead.
+    let freer = {
+        let lock = lock.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_secs(2));
+            std::fs::remove_dir_all(&lock).unwrap();
+        })
+    };
+    deploy(&lab, "l3", "30s").assert_success();
+    freer.join().unwrap();
+    assert_eq!(lab.current(0).as_deref(), Some("l3"));
+    assert!(!lock.exists(), "our own lock is released");
 }
