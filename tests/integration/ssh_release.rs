@@ -1599,8 +1599,11 @@ fn on_failure_policies_after_a_failed_switch() {
         let _ = std::fs::remove_file(&marker);
         run_plain(&lab, &v1, &format!("a{round}"), |_| {}).assert_success();
         std::fs::write(&marker, "").unwrap();
+        let (policy, auto) = policy.split_once('+').unwrap_or((policy, "true"));
         let res = run_plain(&lab, &v2, &format!("b{round}"), |c| {
-            c.input("batch-size", "1").input("on-failure", policy);
+            c.input("batch-size", "1")
+                .input("on-failure", policy)
+                .input("rollback-on-failure", auto);
         });
         res.assert_exit(1);
         let currents: Vec<String> = (0..4).map(|i| lab.current(i).unwrap_or_default()).collect();
@@ -1647,6 +1650,18 @@ fn on_failure_policies_after_a_failed_switch() {
     assert!(res.outputs["hosts-failed"].contains(&label(2)));
     assert!(res.outputs["hosts-succeeded"].contains(&label(3)));
     assert!(res.stdout.contains("::error"), "{}", res.stdout);
+
+    // rollback-all with rollback-on-failure: false: nothing is switched back (the failed host
+    // stays on the new release, so rolling back the others would split the fleet): a stop
+    let (res, cur, r) = deploy("rollback-all+false");
+    let (a, b) = (format!("a{r}"), format!("b{r}"));
+    assert_eq!(
+        cur,
+        vec![b.clone(), b.clone(), b.clone(), a.clone()],
+        "{}",
+        res.stdout
+    );
+    assert!(res.stdout.contains("stays live"), "{}", res.stdout);
 }
 
 /// `rollback` twice goes one release further back each time (Capistrano's and Deployer's
@@ -1866,4 +1881,99 @@ fn lock_timeout_bounds_the_wait_and_a_freed_lock_lets_the_waiter_in() {
     freer.join().unwrap();
     assert_eq!(lab.current(0).as_deref(), Some("l3"));
     assert!(!lock.exists(), "our own lock is released");
+}
+
+/// `command-timeout` ends a stage that hangs (its remote processes killed, the release marked
+/// failed, the lock released); `timeout` bounds the whole run the same way.
+#[test]
+fn command_and_overall_timeouts_kill_the_remote_work_and_switch_nothing() {
+    let Some(lab) = Lab::new(1) else { return };
+    let v1 = lab.artifact("1.0.0", false);
+    run_with(&lab, |c| {
+        c.input("artifact", v1.to_str().unwrap())
+            .input("release-id", "t1");
+    })
+    .assert_success();
+    let base = lab.base(0);
+    for (input, id, marker) in [
+        ("command-timeout", "t2", "sleep 271"),
+        ("timeout", "t3", "sleep 272"),
+    ] {
+        let art = lab.artifact(id, false);
+        let start = Instant::now();
+        let r = run_with(&lab, |c| {
+            c.input("artifact", art.to_str().unwrap())
+                .input("release-id", id)
+                .input("smoke-command", marker)
+                .input(input, "3s");
+        });
+        let took = start.elapsed();
+        r.assert_exit(1);
+        assert!(
+            took < Duration::from_secs(20),
+            "{input}: took {took:?}\n{}",
+            r.stdout
+        );
+        assert!(
+            r.stdout.to_lowercase().contains("timed out")
+                || r.stdout.to_lowercase().contains("timeout"),
+            "{input}: the reason is said: {}",
+            r.stdout
+        );
+        assert_eq!(lab.current(0).as_deref(), Some("t1"), "{input}");
+        assert!(!base.join(format!("releases/{id}/.complete")).exists());
+        assert!(!base.join(".gantry/lock").exists(), "{input}: lock left");
+        let ps = lab.hosts[0].sh(&format!("pgrep -u \"$(id -u)\" -f '^{marker}$' || true"));
+        assert!(
+            String::from_utf8_lossy(&ps.stdout).trim().is_empty(),
+            "{input}: the remote `{marker}` still runs"
+        );
+    }
+    assert_eq!(lab.answer(0), "1.0.0");
+}
+
+/// `rollback-on-failure: false` leaves the new release live after a failed health check (the
+/// operator decides), and says so; `dotenv-path` puts the `.env` where asked, mode 0600.
+#[test]
+fn no_automatic_rollback_when_disabled_and_dotenv_path() {
+    let Some(lab) = Lab::new(1) else { return };
+    let v1 = lab.artifact("1.0.0", false);
+    run_with(&lab, |c| {
+        c.input("artifact", v1.to_str().unwrap())
+            .input("release-id", "n1")
+            .input("dotenv", "TOKEN=dotenv-secret-77")
+            .input("dotenv-path", "config/app.env");
+    })
+    .assert_success();
+    let base = lab.base(0);
+    let env = base.join("config/app.env");
+    assert_eq!(
+        std::fs::read_to_string(&env).unwrap().trim(),
+        "TOKEN=dotenv-secret-77"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&env).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let bad = lab.artifact("2.0.0", true);
+    let r = run_with(&lab, |c| {
+        c.input("artifact", bad.to_str().unwrap())
+            .input("release-id", "n2")
+            .input("health-timeout", "2s")
+            .input("rollback-on-failure", "false");
+    });
+    r.assert_exit(1);
+    assert!(r.stdout.contains("health check"), "{}", r.stdout);
+    assert_eq!(
+        lab.current(0).as_deref(),
+        Some("n2"),
+        "no automatic rollback"
+    );
+    assert!(
+        r.stdout.contains("stays live") && r.stdout.contains("--rollback"),
+        "the operator is told: {}",
+        r.stdout
+    );
+    assert!(!r.all_output().contains("dotenv-secret-77"));
 }

@@ -853,6 +853,14 @@ async fn switch_host(r: &mut HostRun, sh: &Shared<'_>, id: &str, require_complet
             r.fail(&e);
             if cfg.rollback_on_failure && !matches!(e, SshError::Cancelled { .. }) {
                 revert_host(r, sh, Some(&format!("{e}"))).await;
+            } else if !cfg.rollback_on_failure && r.switched {
+                // The error annotation carries it: production is on a release that failed.
+                let live = r.report.current.clone().unwrap_or_default();
+                if let Some(err) = &mut r.report.error {
+                    err.push_str(&format!(
+                        " — release {live} stays live (rollback-on-failure: false); switch back with `gantry ssh-release --rollback`"
+                    ));
+                }
             }
             false
         }
@@ -1119,6 +1127,14 @@ async fn deploy_mode(
             match cfg.on_failure {
                 OnFailure::Continue => {}
                 OnFailure::Stop => stop = true,
+                // No automatic rollback was asked for: switching the healthy hosts back while the
+                // failed one stays on the new release would leave the fleet split. Stop instead.
+                OnFailure::RollbackAll if !cfg.rollback_on_failure => {
+                    stop = true;
+                    step.console.info(
+                        "rollback-on-failure is false: no host is switched back; later batches are not started",
+                    );
+                }
                 OnFailure::RollbackAll => {
                     stop = true;
                     step.console

@@ -46,7 +46,7 @@ pub static INPUTS: &[I] = &[
     I::new("on-failure", K::String, "When a host fails after the switch: `rollback-all` (default), `stop` (no more batches) or `continue` (switch healthy hosts anyway).").default("rollback-all"),
     I::new("rollback", K::Bool, "Roll back instead of releasing: switch `current` to the previous complete release and restart.").default("false"),
     I::new("rollback-to", K::String, "Roll back to this release id (must be complete on every host)."),
-    I::new("rollback-on-failure", K::Bool, "Switch back to the previous release when the restart or health check fails.").default("true"),
+    I::new("rollback-on-failure", K::Bool, "Switch back to the previous release when the restart or health check fails. `false` turns off every automatic rollback: the failed release stays live and `on-failure: rollback-all` acts as `stop`.").default("true"),
     I::new("unlock", K::Bool, "Remove a stale deploy lock and exit.").default("false"),
     I::new("verify-only", K::Bool, "Run every step up to the switch (upload, venv, smoke test), then stop: no switch, no restart.").default("false"),
     I::new("command-timeout", K::Duration, "Per-stage timeout; the remote process group is killed when it expires.").default("10m"),
