@@ -646,21 +646,7 @@ fn faults_are_retried_and_the_result_is_complete() {
     );
     assert_eq!(r.output("digest"), Some(digest.as_str()));
     // Complete and correct, checked on the registry itself (not through the proxy).
-    let raw = b
-        .skopeo_inspect(&format!("{}/dst/img:1", b.host), true)
-        .expect("inspect");
-    assert_eq!(sha256(raw.as_bytes()), digest);
-    let mut cmd = std::process::Command::new("skopeo");
-    let dir = tempfile::tempdir().expect("tmp");
-    cmd.args(["copy", "--all", "-q", "--src-tls-verify=false"])
-        .arg(format!("docker://{}/dst/img:1", b.host))
-        .arg(format!("dir:{}", dir.path().display()));
-    let out = cmd.output().expect("skopeo copy");
-    assert!(
-        out.status.success(),
-        "every blob downloads and verifies: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    verify_complete(&b, "dst/img:1", &digest);
     assert!(
         report(&r)["totals"]["retries"].as_u64().unwrap_or(0) >= 5,
         "{}",
