@@ -1459,9 +1459,11 @@ fn tls_registries_are_trusted_through_the_system_store_or_registry_ca_only() {
         c.input("registry-ca", &bogus.display().to_string());
     });
     assert_eq!(r.status, 1, "{}", r.stdout);
+    let errors = r.error_lines().join("\n");
     assert!(
-        r.error_lines().join("\n").contains("certificate"),
-        "{}",
-        r.stdout
+        errors.contains("registry-ca")
+            && errors.contains("bogus.pem")
+            && errors.contains("no PEM certificate"),
+        "{errors}"
     );
 }

@@ -729,6 +729,8 @@ impl Config {
                 path: ca.clone(),
                 source: e,
             })?;
+            gantry_oci::check_ca_pem(&pem)
+                .map_err(|why| InputError::invalid("registry-ca", &ca, why))?;
             client.ca_pem.push(pem);
         }
         if let Some(c) = i.number::<usize>("concurrency")? {

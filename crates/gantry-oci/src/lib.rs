@@ -27,3 +27,4 @@ pub use client::{BlobOutcome, BlobSource, Client, ClientConfig, Stats, StatsSnap
 pub use error::Error;
 pub use manifest::{Descriptor, Platform, RawManifest};
 pub use reference::ImageRef;
+pub use tls::check_ca_pem;

@@ -74,6 +74,23 @@ impl ServerCertVerifier for LazyPlatformVerifier {
     }
 }
 
+/// Checks that `pem` holds at least one certificate usable as a trust anchor; returns how many,
+/// or why not.
+pub fn check_ca_pem(pem: &[u8]) -> Result<usize, String> {
+    let mut found = 0;
+    for cert in CertificateDer::pem_slice_iter(pem) {
+        let cert = cert.map_err(|e| format!("not PEM: {e}"))?;
+        rustls::RootCertStore::empty()
+            .add(cert)
+            .map_err(|e| e.to_string())?;
+        found += 1;
+    }
+    if found == 0 {
+        return Err("it holds no PEM certificate".into());
+    }
+    Ok(found)
+}
+
 /// The rustls configuration for registry connections, trusting the platform's roots and the
 /// PEM certificates in `ca_pem`. A `ca_pem` that holds no valid certificate is an error now,
 /// not at the first handshake.
@@ -84,19 +101,9 @@ pub(crate) fn client_config(ca_pem: &[Vec<u8>]) -> Result<rustls::ClientConfig, 
     };
     let mut extra = Vec::new();
     for pem in ca_pem {
-        let mut found = 0;
-        for cert in CertificateDer::pem_slice_iter(pem) {
-            let cert = cert.map_err(|e| invalid(format!("not PEM: {e}")))?;
-            // Parse it as a trust anchor now, as the verifier will.
-            rustls::RootCertStore::empty()
-                .add(cert.clone())
-                .map_err(|e| invalid(e.to_string()))?;
-            extra.push(cert);
-            found += 1;
-        }
-        if found == 0 {
-            return Err(invalid("no PEM certificate in it".into()));
-        }
+        // Parsed as trust anchors now, as the verifier will, so a bad file fails before any request.
+        check_ca_pem(pem).map_err(invalid)?;
+        extra.extend(CertificateDer::pem_slice_iter(pem).filter_map(Result::ok));
     }
     let provider = CryptoProvider::get_default()
         .cloned()
