@@ -1467,3 +1467,64 @@ fn tls_registries_are_trusted_through_the_system_store_or_registry_ca_only() {
         "{errors}"
     );
 }
+
+#[test]
+fn several_targets_are_pushed_at_once_each_with_its_own_counts() {
+    let Some(src) = start(RegistryKind::Plain) else {
+        return;
+    };
+    let Some(a) = start(RegistryKind::Plain) else {
+        return;
+    };
+    let Some(b) = start(RegistryKind::Plain) else {
+        return;
+    };
+    let digest = src.seed_image(
+        &format!("{}/app/api:1", src.host),
+        &["linux/amd64"],
+        &[200_000, 30_000],
+    );
+    // Each target registry answers its manifest PUT 2 s late: one after the other that is at
+    // least 4 s, side by side about 2 s.
+    let slow = |reg: &Registry| {
+        FaultProxy::start(
+            &format!("http://{}", reg.host),
+            vec![Rule::new(
+                "PUT",
+                "/manifests/sha256",
+                Fault::SlowFirstByte(std::time::Duration::from_millis(2000)),
+                1,
+            )],
+        )
+    };
+    let (pa, pb) = (slow(&a), slow(&b));
+    let mut ctx = TestContext::new();
+    ctx.input("source", &format!("{}/app/api:1", src.host)).input(
+        "targets",
+        &format!("{}/prod/api:1\n{}/prod/api:1", pa.host, pb.host),
+    );
+    let t = std::time::Instant::now();
+    let r = ctx.run("build-image");
+    let took = t.elapsed();
+    r.assert_success();
+    assert!(pa.pending().is_empty() && pb.pending().is_empty());
+    assert!(
+        took < std::time::Duration::from_millis(3600),
+        "the two targets were pushed one after the other: {took:?}"
+    );
+    let rep = report(&r);
+    let total: u64 = 200_000 + 30_000;
+    for t in rep["targets"].as_array().expect("targets") {
+        // each target counts its own bytes: the layers plus the config, not the other's too
+        let up = t["uploaded_bytes"].as_u64().unwrap_or(0);
+        assert!(up > total && up < total + 10_000, "{t}");
+        assert_eq!(t["uploaded_blobs"], 3, "{t}");
+    }
+    assert_eq!(
+        rep["totals"]["uploaded_bytes"].as_u64(),
+        Some(rep["targets"][0]["uploaded_bytes"].as_u64().unwrap_or(0) * 2)
+    );
+    for reg in [&a, &b] {
+        verify_complete(reg, "prod/api:1", &digest);
+    }
+}

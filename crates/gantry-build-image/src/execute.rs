@@ -173,37 +173,48 @@ pub(crate) fn finish_targets(
     })
 }
 
-/// Runs `f` for each target in turn, timing it and measuring its transfers.
+/// Runs `f` for every target at once (each with its own transfer counters and timing): pushing
+/// to three registries takes as long as the slowest, not the sum. Each target's result is
+/// reported on its own; tags move inside `f`, after that target's content is complete.
 async fn each_target<F>(
     step: &mut Step,
     client: &Client,
     targets: &[Target],
     digest: &str,
-    mut f: F,
+    f: F,
 ) -> Result<Vec<TargetReport>, Error>
 where
-    F: AsyncFnMut(&Target) -> Result<Vec<String>, gantry_oci::Error>,
+    F: AsyncFn(&Target, &Client) -> Result<Vec<String>, gantry_oci::Error>,
 {
-    let mut out = Vec::new();
-    for t in targets {
-        if step.cancel.is_cancelled() {
+    if step.cancel.is_cancelled() {
+        return Err(Error::Cancelled);
+    }
+    step.console.group(&format!(
+        "push {}",
+        targets
+            .iter()
+            .map(|t| t.repo.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    let f = &f;
+    let runs = futures::future::join_all(targets.iter().map(|t| async move {
+        let c = client.with_own_stats();
+        let start = Instant::now();
+        let res = f(t, &c).await;
+        (res, c.stats().snapshot(), start.elapsed().as_secs_f64())
+    }));
+    let cancel = step.cancel.clone();
+    let results = tokio::select! {
+        r = runs => r,
+        () = cancel.token().cancelled() => {
+            step.console.end_group();
+            // Tags move last, so a cancelled push leaves every tag where it was.
             return Err(Error::Cancelled);
         }
-        let before = client.stats().snapshot();
-        let start = Instant::now();
-        step.console.group(&format!("push {}", t.repo));
-        let cancel = step.cancel.clone();
-        let res = tokio::select! {
-            r = f(t) => r,
-            () = cancel.token().cancelled() => {
-                step.console.end_group();
-                // Tags move last, so a cancelled push leaves every tag where it was.
-                return Err(Error::Cancelled);
-            }
-        };
-        step.console.end_group();
-        let stats = client.stats().snapshot().since(&before);
-        let seconds = start.elapsed().as_secs_f64();
+    };
+    let mut out = Vec::new();
+    for (t, (res, stats, seconds)) in targets.iter().zip(results) {
         let mut r = TargetReport {
             repository: t.repo.to_string(),
             tags: t.tags.clone(),
@@ -232,6 +243,7 @@ where
         }
         out.push(r);
     }
+    step.console.end_group();
     Ok(out)
 }
 
@@ -291,26 +303,32 @@ async fn promote(step: &mut Step, cfg: &Config, client: &Client) -> Result<(), E
         }
     }
     .shared();
-    let copying = each_target(step, client, &targets, &digest, async |t: &Target| {
-        let (tree, found) =
-            futures::join!(copy::copy_tree(client, &src, &t.repo, &root), found.clone());
-        tree?;
-        let mut refs = Vec::new();
-        if copy_referrers {
-            let r = match found {
-                Some((r, tags)) => {
-                    copy::copy_found_referrers(client, &src, &t.repo, r, tags).await?
-                }
-                None => copy::copy_referrers(client, &src, &t.repo, &digests).await?,
-            };
-            refs.extend(r.referrers);
-            refs.extend(r.tags);
-        }
-        for tag in &t.tags {
-            client.put_manifest(&t.repo, tag, &root).await?;
-        }
-        Ok(refs)
-    });
+    let copying = each_target(
+        step,
+        client,
+        &targets,
+        &digest,
+        async |t: &Target, client: &Client| {
+            let (tree, found) =
+                futures::join!(copy::copy_tree(client, &src, &t.repo, &root), found.clone());
+            tree?;
+            let mut refs = Vec::new();
+            if copy_referrers {
+                let r = match found {
+                    Some((r, tags)) => {
+                        copy::copy_found_referrers(client, &src, &t.repo, r, tags).await?
+                    }
+                    None => copy::copy_referrers(client, &src, &t.repo, &digests).await?,
+                };
+                refs.extend(r.referrers);
+                refs.extend(r.tags);
+            }
+            for tag in &t.tags {
+                client.put_manifest(&t.repo, tag, &root).await?;
+            }
+            Ok(refs)
+        },
+    );
     let (platforms, copied) = futures::join!(describe(client, &src, &root), copying);
     // The summary's platform rows are not worth failing a finished promotion for.
     report.platforms = platforms.unwrap_or_else(|e| {
@@ -404,23 +422,29 @@ async fn merge(step: &mut Step, cfg: &Config, client: &Client) -> Result<(), Err
     }
     let targets = cfg.targets.clone();
     let digest = index.digest.clone();
-    report.targets = each_target(step, client, &targets, &digest, async |t: &Target| {
-        // The platforms side by side; a blob two of them share is made present once (the client
-        // serialises identical blob requests).
-        futures::stream::iter(&unique)
-            .map(|(r, d)| async move {
-                let m = fetch(client, r, &d.digest).await?;
-                copy::copy_tree(client, r, &t.repo, &m).await
-            })
-            .buffer_unordered(client.config().concurrency.max(1))
-            .try_collect::<Vec<_>>()
-            .await?;
-        client.put_manifest(&t.repo, &index.digest, &index).await?;
-        for tag in &t.tags {
-            client.put_manifest(&t.repo, tag, &index).await?;
-        }
-        Ok(Vec::new())
-    })
+    report.targets = each_target(
+        step,
+        client,
+        &targets,
+        &digest,
+        async |t: &Target, client: &Client| {
+            // The platforms side by side; a blob two of them share is made present once (the client
+            // serialises identical blob requests).
+            futures::stream::iter(&unique)
+                .map(|(r, d)| async move {
+                    let m = fetch(client, r, &d.digest).await?;
+                    copy::copy_tree(client, r, &t.repo, &m).await
+                })
+                .buffer_unordered(client.config().concurrency.max(1))
+                .try_collect::<Vec<_>>()
+                .await?;
+            client.put_manifest(&t.repo, &index.digest, &index).await?;
+            for tag in &t.tags {
+                client.put_manifest(&t.repo, tag, &index).await?;
+            }
+            Ok(Vec::new())
+        },
+    )
     .await?;
     finish_targets(step, cfg, &mut report, None)
 }
@@ -691,28 +715,34 @@ pub(crate) async fn push_prepared(
         }
     }
     let digest = root.digest.clone();
-    each_target(step, client, targets, &digest, async |t: &Target| {
-        futures::stream::iter(blobs.iter())
-            .map(|(d, s)| client.put_blob(&t.repo, d, s))
-            .buffer_unordered(client.config().concurrency.max(1))
-            .try_collect::<Vec<_>>()
-            .await?;
-        futures::stream::iter(&prep.copies)
-            .map(|(src, m)| copy::copy_tree(client, src, &t.repo, m))
-            .buffer_unordered(client.config().concurrency.max(1))
-            .try_collect::<Vec<_>>()
-            .await?;
-        // The platforms' manifests side by side (their blobs are all there now), then the index.
-        futures::stream::iter(&prep.manifests)
-            .map(|m| client.put_manifest(&t.repo, &m.digest, m))
-            .buffer_unordered(client.config().concurrency.max(1))
-            .try_collect::<Vec<_>>()
-            .await?;
-        client.put_manifest(&t.repo, &root.digest, root).await?;
-        for tag in &t.tags {
-            client.put_manifest(&t.repo, tag, root).await?;
-        }
-        Ok(Vec::new())
-    })
+    each_target(
+        step,
+        client,
+        targets,
+        &digest,
+        async |t: &Target, client: &Client| {
+            futures::stream::iter(blobs.iter())
+                .map(|(d, s)| client.put_blob(&t.repo, d, s))
+                .buffer_unordered(client.config().concurrency.max(1))
+                .try_collect::<Vec<_>>()
+                .await?;
+            futures::stream::iter(&prep.copies)
+                .map(|(src, m)| copy::copy_tree(client, src, &t.repo, m))
+                .buffer_unordered(client.config().concurrency.max(1))
+                .try_collect::<Vec<_>>()
+                .await?;
+            // The platforms' manifests side by side (their blobs are all there now), then the index.
+            futures::stream::iter(&prep.manifests)
+                .map(|m| client.put_manifest(&t.repo, &m.digest, m))
+                .buffer_unordered(client.config().concurrency.max(1))
+                .try_collect::<Vec<_>>()
+                .await?;
+            client.put_manifest(&t.repo, &root.digest, root).await?;
+            for tag in &t.tags {
+                client.put_manifest(&t.repo, tag, root).await?;
+            }
+            Ok(Vec::new())
+        },
+    )
     .await
 }

@@ -177,13 +177,15 @@ struct Inner {
     /// never sent or mounted twice at once (distribution can lose one of two concurrent mounts of
     /// a blob into a repository) and a second request for it costs nothing.
     blobs: Mutex<HashMap<String, Arc<Mutex<Option<BlobOutcome>>>>>,
-    stats: Arc<Stats>,
 }
 
-/// A registry client shared by all transfers of a run (cheap to clone).
+/// A registry client shared by all transfers of a run (cheap to clone). Clones share the
+/// connections, tokens and counters; [`Client::with_own_stats`] gives a view with its own counters
+/// (one per target when several are pushed at once).
 #[derive(Clone)]
 pub struct Client {
     inner: Arc<Inner>,
+    stats: Arc<Stats>,
 }
 
 impl std::fmt::Debug for Client {
@@ -386,14 +388,23 @@ impl Client {
                 creds,
                 hosts: Mutex::new(HashMap::new()),
                 blobs: Mutex::new(HashMap::new()),
-                stats: Arc::new(Stats::default()),
             }),
+            stats: Arc::new(Stats::default()),
         })
     }
 
-    /// The shared counters.
+    /// The counters of this client (shared by its clones).
     pub fn stats(&self) -> &Arc<Stats> {
-        &self.inner.stats
+        &self.stats
+    }
+
+    /// The same client (connections, tokens, blobs already made present) counting into fresh
+    /// counters.
+    pub fn with_own_stats(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            stats: Arc::new(Stats::default()),
+        }
     }
 
     /// The settings.
@@ -455,7 +466,7 @@ impl Client {
                             let d = retry_after(&resp, self.inner.cfg.max_retry_after)
                                 .unwrap_or_else(|| self.backoff(attempt));
                             attempt += 1;
-                            self.inner.stats.retries.fetch_add(1, Ordering::Relaxed);
+                            self.stats.retries.fetch_add(1, Ordering::Relaxed);
                             tracing::warn!("{host}: GET /v2/ returned {status}; retrying in {d:?}");
                             tokio::time::sleep(d).await;
                             continue;
@@ -487,7 +498,7 @@ impl Client {
                         }
                         if attempt < self.inner.cfg.retries && (e.is_connect() || e.is_timeout()) {
                             attempt += 1;
-                            self.inner.stats.retries.fetch_add(1, Ordering::Relaxed);
+                            self.stats.retries.fetch_add(1, Ordering::Relaxed);
                             tokio::time::sleep(self.backoff(attempt)).await;
                             continue;
                         }
@@ -684,7 +695,7 @@ impl Client {
                         let d = retry_after(&resp, self.inner.cfg.max_retry_after)
                             .unwrap_or_else(|| self.backoff(attempt));
                         attempt += 1;
-                        self.inner.stats.retries.fetch_add(1, Ordering::Relaxed);
+                        self.stats.retries.fetch_add(1, Ordering::Relaxed);
                         tracing::warn!(
                             "{host}: {method} {} returned {status}; retry {attempt}/{} in {d:?}",
                             path_of(&url),
@@ -700,7 +711,7 @@ impl Client {
                     if retry && attempt < self.inner.cfg.retries {
                         let d = self.backoff(attempt);
                         attempt += 1;
-                        self.inner.stats.retries.fetch_add(1, Ordering::Relaxed);
+                        self.stats.retries.fetch_add(1, Ordering::Relaxed);
                         tracing::warn!(
                             "{host}: {method} {}: {message}; retry {attempt}/{} in {d:?}",
                             path_of(&url),
@@ -1136,7 +1147,7 @@ impl Client {
         desc: &Descriptor,
         source: &BlobSource,
     ) -> Result<BlobOutcome, Error> {
-        let stats = self.inner.stats.clone();
+        let stats = self.stats.clone();
         if let BlobSource::Remote(src) = source
             && src.same_repository(target)
         {
@@ -1401,7 +1412,7 @@ impl Client {
                 return Err(err);
             }
             resumes += 1;
-            self.inner.stats.retries.fetch_add(1, Ordering::Relaxed);
+            self.stats.retries.fetch_add(1, Ordering::Relaxed);
             tokio::time::sleep(self.backoff(resumes - 1)).await;
             let (held, next) = match self.upload_progress(target, base, &loc).await {
                 Ok(p) => p,
