@@ -1499,10 +1499,11 @@ fn several_targets_are_pushed_at_once_each_with_its_own_counts() {
     };
     let (pa, pb) = (slow(&a), slow(&b));
     let mut ctx = TestContext::new();
-    ctx.input("source", &format!("{}/app/api:1", src.host)).input(
-        "targets",
-        &format!("{}/prod/api:1\n{}/prod/api:1", pa.host, pb.host),
-    );
+    ctx.input("source", &format!("{}/app/api:1", src.host))
+        .input(
+            "targets",
+            &format!("{}/prod/api:1\n{}/prod/api:1", pa.host, pb.host),
+        );
     let t = std::time::Instant::now();
     let r = ctx.run("build-image");
     let took = t.elapsed();
