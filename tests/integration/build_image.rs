@@ -1529,3 +1529,54 @@ fn several_targets_are_pushed_at_once_each_with_its_own_counts() {
         verify_complete(reg, "prod/api:1", &digest);
     }
 }
+
+#[test]
+fn target_connections_are_warmed_while_the_source_is_read() {
+    let Some(src) = start(RegistryKind::Plain) else {
+        return;
+    };
+    let Some(dst) = start(RegistryKind::Plain) else {
+        return;
+    };
+    let digest = src.seed_image(
+        &format!("{}/app/api:1", src.host),
+        &["linux/amd64"],
+        &[20_000],
+    );
+    let slow = |reg: &Registry, method: &str, path: &str| {
+        FaultProxy::start(
+            &format!("http://{}", reg.host),
+            vec![Rule::new(
+                method,
+                path,
+                Fault::SlowFirstByte(std::time::Duration::from_millis(1500)),
+                1,
+            )],
+        )
+    };
+    // A slow source manifest and a slow first answer from the target (a far registry's TLS and
+    // ping): one after the other at least 3 s, overlapped about 1.5 s.
+    let (ps, pd) = (slow(&src, "GET", "/manifests/1"), slow(&dst, "GET", "/v2/"));
+    let mut ctx = TestContext::new();
+    ctx.input("source", &format!("{}/app/api:1", ps.host))
+        .input("targets", &format!("{}/prod/api:1", pd.host));
+    let t = std::time::Instant::now();
+    let r = ctx.run("build-image");
+    let took = t.elapsed();
+    r.assert_success();
+    assert!(ps.pending().is_empty() && pd.pending().is_empty());
+    assert!(
+        took < std::time::Duration::from_millis(2700),
+        "the target was first contacted after the source was read: {took:?}"
+    );
+    assert_eq!(
+        pd.log()
+            .iter()
+            .filter(|l| l.starts_with("GET /v2/ "))
+            .count(),
+        1,
+        "one ping: {:?}",
+        pd.log()
+    );
+    verify_complete(&dst, "prod/api:1", &digest);
+}

@@ -37,6 +37,24 @@ pub(crate) async fn execute(step: &mut Step, cfg: &Config, _plan: &Plan) -> Resu
     }
     let client = Client::new(cfg.client.clone(), creds)
         .map_err(Error::registry("setting up the registry client"))?;
+    // The targets' connections, pings and push tokens are fetched while the source is read or
+    // the layers are built: on a remote registry that is TLS, `GET /v2/` and a token round trip
+    // off the critical path. Failures are left for the real requests to report.
+    let pushes = match cfg.mode {
+        Mode::Promote | Mode::Merge => true,
+        Mode::Assemble => cfg.push,
+        Mode::Build => false,
+    };
+    if pushes {
+        for t in &cfg.targets {
+            let (c, repo) = (client.clone(), t.repo.clone());
+            tokio::spawn(async move {
+                if let Err(e) = c.warm_up(&repo, true).await {
+                    tracing::debug!("warming up {repo}: {e}");
+                }
+            });
+        }
+    }
     match cfg.mode {
         Mode::Promote => promote(step, cfg, &client).await,
         Mode::Merge => merge(step, cfg, &client).await,

@@ -749,6 +749,18 @@ impl Client {
         }
     }
 
+    /// Connects to `r`'s registry, learns its scheme and auth challenge (`GET /v2/`) and fetches
+    /// the token that pulling (or pushing, with `push`) `r` needs, without touching the
+    /// repository. Run it alongside other work (reading the source, building layers) so the
+    /// first real request to a target does not wait for TLS, the ping and the token service.
+    pub async fn warm_up(&self, r: &ImageRef, push: bool) -> Result<(), Error> {
+        let host = r.api_host().to_string();
+        let state = self.host(&host).await?;
+        self.auth_header(&host, &state, &Self::scopes(r, push), false)
+            .await?;
+        Ok(())
+    }
+
     // ---------------------------------------------------------------- manifests
 
     /// GETs a manifest's exact bytes. `reference` is a tag or digest. `None` when absent.
