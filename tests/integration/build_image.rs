@@ -1486,18 +1486,10 @@ fn several_targets_are_pushed_at_once_each_with_its_own_counts() {
     );
     // Each target registry answers its manifest PUT 2 s late: one after the other that is at
     // least 4 s, side by side about 2 s.
-    let slow = |reg: &Registry| {
-        FaultProxy::start(
-            &format!("http://{}", reg.host),
-            vec![Rule::new(
-                "PUT",
-                "/manifests/sha256",
-                Fault::SlowFirstByte(std::time::Duration::from_millis(2000)),
-                1,
-            )],
-        )
-    };
-    let (pa, pb) = (slow(&a), slow(&b));
+    let (pa, pb) = (
+        slow_once(&a, "PUT", "/manifests/sha256", 2000),
+        slow_once(&b, "PUT", "/manifests/sha256", 2000),
+    );
     let mut ctx = TestContext::new();
     ctx.input("source", &format!("{}/app/api:1", src.host))
         .input(
@@ -1543,20 +1535,12 @@ fn target_connections_are_warmed_while_the_source_is_read() {
         &["linux/amd64"],
         &[20_000],
     );
-    let slow = |reg: &Registry, method: &str, path: &str| {
-        FaultProxy::start(
-            &format!("http://{}", reg.host),
-            vec![Rule::new(
-                method,
-                path,
-                Fault::SlowFirstByte(std::time::Duration::from_millis(1500)),
-                1,
-            )],
-        )
-    };
     // A slow source manifest and a slow first answer from the target (a far registry's TLS and
     // ping): one after the other at least 3 s, overlapped about 1.5 s.
-    let (ps, pd) = (slow(&src, "GET", "/manifests/1"), slow(&dst, "GET", "/v2/"));
+    let (ps, pd) = (
+        slow_once(&src, "GET", "/manifests/1", 1500),
+        slow_once(&dst, "GET", "/v2/", 1500),
+    );
     let mut ctx = TestContext::new();
     ctx.input("source", &format!("{}/app/api:1", ps.host))
         .input("targets", &format!("{}/prod/api:1", pd.host));
@@ -1579,4 +1563,17 @@ fn target_connections_are_warmed_while_the_source_is_read() {
         pd.log()
     );
     verify_complete(&dst, "prod/api:1", &digest);
+}
+
+/// A proxy in front of `reg` whose first `method` request matching `path` answers `ms` late.
+fn slow_once(reg: &Registry, method: &str, path: &str, ms: u64) -> FaultProxy {
+    FaultProxy::start(
+        &format!("http://{}", reg.host),
+        vec![Rule::new(
+            method,
+            path,
+            Fault::SlowFirstByte(std::time::Duration::from_millis(ms)),
+            1,
+        )],
+    )
 }
