@@ -76,11 +76,10 @@ fn registries(cfg: &Config) -> std::collections::BTreeSet<String> {
         .collect()
 }
 
-/// Content ready to push: blobs, copies of existing manifests, new manifests, and the root.
+/// Content ready to push: blobs, new manifests, and the root.
 #[derive(Default)]
 pub(crate) struct Prepared {
     pub blobs: Vec<(Descriptor, BlobSource)>,
-    pub copies: Vec<(ImageRef, RawManifest)>,
     pub manifests: Vec<RawManifest>,
     pub root: Option<RawManifest>,
 }
@@ -725,13 +724,7 @@ pub(crate) async fn push_prepared(
     let Some(root) = &prep.root else {
         return Ok(Vec::new());
     };
-    // One upload per digest even when platforms share layers.
-    let mut blobs: Vec<&(Descriptor, BlobSource)> = Vec::new();
-    for b in &prep.blobs {
-        if !blobs.iter().any(|x| x.0.digest == b.0.digest) {
-            blobs.push(b);
-        }
-    }
+    // Platforms that share a layer list it twice; the client uploads it once.
     let digest = root.digest.clone();
     each_target(
         step,
@@ -739,13 +732,8 @@ pub(crate) async fn push_prepared(
         targets,
         &digest,
         async |t: &Target, client: &Client| {
-            futures::stream::iter(blobs.iter())
+            futures::stream::iter(&prep.blobs)
                 .map(|(d, s)| client.put_blob(&t.repo, d, s))
-                .buffer_unordered(client.config().concurrency.max(1))
-                .try_collect::<Vec<_>>()
-                .await?;
-            futures::stream::iter(&prep.copies)
-                .map(|(src, m)| copy::copy_tree(client, src, &t.repo, m))
                 .buffer_unordered(client.config().concurrency.max(1))
                 .try_collect::<Vec<_>>()
                 .await?;

@@ -123,21 +123,6 @@ impl Stats {
     }
 }
 
-impl StatsSnapshot {
-    /// `self - earlier`, counter by counter.
-    pub fn since(&self, earlier: &Self) -> Self {
-        Self {
-            uploaded_bytes: self.uploaded_bytes - earlier.uploaded_bytes,
-            uploaded_blobs: self.uploaded_blobs - earlier.uploaded_blobs,
-            mounted_bytes: self.mounted_bytes - earlier.mounted_bytes,
-            mounted_blobs: self.mounted_blobs - earlier.mounted_blobs,
-            skipped_bytes: self.skipped_bytes - earlier.skipped_bytes,
-            skipped_blobs: self.skipped_blobs - earlier.skipped_blobs,
-            retries: self.retries - earlier.retries,
-        }
-    }
-}
-
 /// How a blob reached the target.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BlobOutcome {
@@ -1098,15 +1083,11 @@ impl Client {
             return Err(error_from(resp, &host, &Method::POST, &path).await);
         }
         let state = self.host(&host).await?;
-        let loc = resp
-            .headers()
-            .get(header::LOCATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| Error::Invalid {
-                what: format!("upload session on {host}"),
-                reason: "the registry sent no Location".into(),
-            })?;
-        Ok(Some(absolute(&state.base, loc)))
+        let loc = location(&resp, &state.base).ok_or_else(|| Error::Invalid {
+            what: format!("upload session on {host}"),
+            reason: "the registry sent no Location".into(),
+        })?;
+        Ok(Some(loc))
     }
 
     /// Cancels an upload session (best effort).
@@ -1407,14 +1388,7 @@ impl Client {
                 .await
             {
                 Ok(resp) if resp.status().is_success() => {
-                    if let Some(next) = resp
-                        .headers()
-                        .get(header::LOCATION)
-                        .and_then(|v| v.to_str().ok())
-                    {
-                        loc = absolute(base, next);
-                    }
-                    return Ok((loc, end + 1));
+                    return Ok((location(&resp, base).unwrap_or(loc), end + 1));
                 }
                 Ok(resp) => error_from(resp, &host, &Method::PATCH, &loc).await,
                 Err(e) => e,
@@ -1480,12 +1454,7 @@ impl Client {
                 what: format!("upload status from {host}"),
                 reason: "no usable Range header".into(),
             })?;
-        let next = resp
-            .headers()
-            .get(header::LOCATION)
-            .and_then(|v| v.to_str().ok())
-            .map(|n| absolute(base, n))
-            .unwrap_or_else(|| loc.to_string());
+        let next = location(&resp, base).unwrap_or_else(|| loc.to_string());
         Ok((held, next))
     }
 }
@@ -1500,6 +1469,12 @@ fn parse_upload_range(v: &str) -> Option<u64> {
     }
     let last: u64 = last.trim().parse().ok()?;
     Some(if last == 0 { 0 } else { last + 1 })
+}
+
+/// The response's `Location`, made absolute against `base`.
+fn location(resp: &Response, base: &str) -> Option<String> {
+    let loc = resp.headers().get(header::LOCATION)?.to_str().ok()?;
+    Some(absolute(base, loc))
 }
 
 fn absolute(base: &str, loc: &str) -> String {

@@ -33,8 +33,8 @@ pub async fn fetch(client: &Client, r: &ImageRef, reference: &str) -> Result<Raw
 /// platform is made present once (in parallel, the client's `concurrency`), then the image
 /// manifests are PUT, then the index: on a real registry each step costs round trips, and a
 /// 2-platform buildx index has four children. A blob shared by two platforms is sent or mounted
-/// once: concurrent mounts of the same blob into one repository race in distribution (one of
-/// them can read a half-written link and the manifest PUT then fails with "blob unknown").
+/// once ([`Client::put_blob`] serialises identical requests: concurrent mounts of the same blob
+/// into one repository race in distribution and the manifest PUT then fails with "blob unknown").
 pub async fn copy_tree(
     client: &Client,
     src: &ImageRef,
@@ -76,7 +76,6 @@ pub async fn copy_tree(
         .try_collect()
         .await?;
     let stats = client.stats();
-    let mut seen = std::collections::HashSet::new();
     let mut blobs = Vec::new();
     let mut to_put = Vec::new();
     for (m, present) in images.iter().zip(present) {
@@ -92,11 +91,8 @@ pub async fn copy_tree(
             }
             continue;
         }
-        blobs.extend(
-            m.blobs()?
-                .into_iter()
-                .filter(|b| seen.insert(b.digest.clone())),
-        );
+        // A blob two platforms share is listed twice; the client makes it present once.
+        blobs.extend(m.blobs()?);
         to_put.push(m);
     }
     let source = BlobSource::Remote(src.clone());

@@ -74,21 +74,26 @@ impl ServerCertVerifier for LazyPlatformVerifier {
     }
 }
 
-/// Checks that `pem` holds at least one certificate usable as a trust anchor; returns how many,
-/// or why not.
-pub fn check_ca_pem(pem: &[u8]) -> Result<usize, String> {
-    let mut found = 0;
+/// The certificates in `pem`, each checked as a trust anchor; an error when there is none.
+fn ca_certs(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {
+    let mut certs = Vec::new();
     for cert in CertificateDer::pem_slice_iter(pem) {
         let cert = cert.map_err(|e| format!("not PEM: {e}"))?;
         rustls::RootCertStore::empty()
-            .add(cert)
+            .add(cert.clone())
             .map_err(|e| e.to_string())?;
-        found += 1;
+        certs.push(cert);
     }
-    if found == 0 {
+    if certs.is_empty() {
         return Err("it holds no PEM certificate".into());
     }
-    Ok(found)
+    Ok(certs)
+}
+
+/// Checks that `pem` holds at least one certificate usable as a trust anchor; returns how many,
+/// or why not.
+pub fn check_ca_pem(pem: &[u8]) -> Result<usize, String> {
+    ca_certs(pem).map(|c| c.len())
 }
 
 /// The rustls configuration for registry connections, trusting the platform's roots and the
@@ -101,9 +106,8 @@ pub(crate) fn client_config(ca_pem: &[Vec<u8>]) -> Result<rustls::ClientConfig, 
     };
     let mut extra = Vec::new();
     for pem in ca_pem {
-        // Parsed as trust anchors now, as the verifier will, so a bad file fails before any request.
-        check_ca_pem(pem).map_err(invalid)?;
-        extra.extend(CertificateDer::pem_slice_iter(pem).filter_map(Result::ok));
+        // Checked as trust anchors now, as the verifier will, so a bad file fails before any request.
+        extra.extend(ca_certs(pem).map_err(invalid)?);
     }
     let provider = CryptoProvider::get_default()
         .cloned()
